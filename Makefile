@@ -1,0 +1,128 @@
+# SPDX-License-Identifier: Apache-2.0
+# kspan: `make` builds build/kspan; `make test` installs deps, builds and runs
+# every test; `make deps` installs what the build and the tests need.
+
+VERSION := 0.1.0
+OUTPUT := build
+CLANG ?= clang
+LLVM_STRIP ?= llvm-strip
+BPFTOOL ?= bpftool
+CC ?= cc
+PYTHON := /usr/bin/python3
+
+ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+ifeq ($(wildcard vmlinux/$(ARCH)/vmlinux.h),)
+$(error kspan: no vmlinux/$(ARCH)/vmlinux.h; generate it with 'bpftool btf dump file /sys/kernel/btf/vmlinux format c')
+endif
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
+	-Ivmlinux/$(ARCH) -Iinclude -Ibpf
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 $(WARN) -Iinclude -Iuser -I$(OUTPUT) \
+	-DKSPAN_VERSION='"$(VERSION)"' -D_GNU_SOURCE
+LDLIBS := -lbpf -lelf -lz -lpthread
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
+# Userspace modules that need no BPF: linked into unit tests and fuzzers too.
+CORE_SRCS := user/http1.c user/span.c user/proc.c user/export_tree.c \
+	user/export_otlp_json.c user/conn.c user/h1session.c user/trace.c \
+	user/ids.c user/addr.c
+CORE_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(CORE_SRCS))
+APP_SRCS := user/main.c user/loader.c user/events.c
+APP_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(APP_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/test/%,$(UNIT_SRCS))
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
+
+DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
+	libcmocka-dev libclang-rt-14-dev nginx-light curl python3 python3-pytest \
+	iproute2 procps
+
+.DELETE_ON_ERROR:
+.PHONY: all deps test unit e2e fuzz fuzz-smoke demo run clean
+
+all: $(OUTPUT)/kspan
+
+$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/test $(OUTPUT)/fuzz:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c bpf/kspan.bpf.h include/kspan.h | $(OUTPUT)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(Q)$(LLVM_STRIP) -g $@
+
+$(OUTPUT)/kspan.bpf.o: $(BPF_OBJS)
+	$(call msg,LINK-BPF,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
+
+$(OUTPUT)/kspan.skel.h: $(OUTPUT)/kspan.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name kspan_bpf > $@
+
+$(OUTPUT)/%.o: user/%.c $(wildcard user/*.h) include/kspan.h | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(APP_OBJS): $(OUTPUT)/kspan.skel.h
+
+$(OUTPUT)/kspan: $(APP_OBJS) $(CORE_OBJS)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# Unit tests: every core module rebuilt with ASan and UBSan.
+$(OUTPUT)/test/%: tests/unit/%.c $(CORE_SRCS) $(wildcard user/*.h) | $(OUTPUT)/test
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(CFLAGS) -O1 $(SAN) $< $(CORE_SRCS) -lcmocka -lpthread -o $@
+
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(wildcard user/*.h) | $(OUTPUT)/fuzz
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(CFLAGS) -O1 -fsanitize=fuzzer,address,undefined $< $(CORE_SRCS) -lpthread -o $@
+
+deps:
+	@if ! dpkg -s $(DEB_PKGS) >/dev/null 2>&1; then \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PKGS); \
+	fi
+
+unit: $(UNIT_BINS)
+	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+FUZZ_SECONDS ?= 10
+fuzz: $(FUZZ_BINS)
+	$(Q)set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); n=$${n#fuzz_}; \
+		mkdir -p $(OUTPUT)/fuzz/corpus-$$n; \
+		echo "== $$f ($(FUZZ_SECONDS)s)"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+			$(OUTPUT)/fuzz/corpus-$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 3; \
+	done
+
+e2e: $(OUTPUT)/kspan
+	$(Q)$(PYTHON) -m pytest -q tests/e2e
+
+# Every test: what .ci/run calls.
+test: deps
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(FUZZ_BINS)
+	$(Q)$(PYTHON) -m pytest -q -p no:cacheprovider tests
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(OUTPUT)/kspan $(ARGS)
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(PYTHON) tests/demo/demo.py
+
+clean:
+	$(Q)rm -rf $(OUTPUT)

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Maps, load-time settings and helpers shared by the kspan BPF objects. The
+ * objects are linked into one with `bpftool gen object`, so every global here
+ * is __weak: each object carries a copy and the linker keeps one. */
+#ifndef __KSPAN_BPF_H
+#define __KSPAN_BPF_H
+
+#include "kspan.h"
+
+#define AF_INET		2
+#define AF_INET6	10
+#define IPPROTO_TCP	6
+#define SOCK_STREAM	1
+#define S_IFMT		00170000
+#define S_IFSOCK	0140000
+#define EINPROGRESS	115
+
+#ifdef KSPAN_DEBUG
+#define dbg(fmt, ...) bpf_printk(fmt, ##__VA_ARGS__)
+#else
+#define dbg(fmt, ...) do { } while (0)
+#endif
+
+/* Load-time settings, set by the loader between open and load. */
+const volatile bool targ_filter_pids __weak = false;	/* only pids in `pids` */
+const volatile __u32 targ_self_tgid __weak = 0;		/* never traced */
+const volatile __u32 targ_cap_len __weak = KSPAN_CAP_DEFAULT;
+const volatile bool targ_fd_walk __weak = true;		/* resolve fd -> sock at exit */
+const volatile __u64 targ_wakeup_bytes __weak = 1 << 20;	/* wake reader past this */
+
+/* A syscall of a traced thread between entry and exit. */
+struct active_call {
+	__u64 ts;		/* entry, monotonic ns */
+	__u64 arg;		/* buf, iovec array or msghdr in user memory */
+	__u64 count;		/* buffer length or iovec count */
+	__u64 sk;		/* struct sock * the kernel used, 0 until known */
+	__s32 fd;
+	__u8 op;		/* enum kspan_op */
+	__u8 pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);	/* resized by the loader */
+} events SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);			/* tid */
+	__type(value, struct active_call);
+} active SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);		/* resized by the loader */
+	__type(key, __u64);			/* struct sock * */
+	__type(value, struct kspan_sock);
+} socks SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);			/* tgid */
+	__type(value, __u8);
+} pids SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KSPAN_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps") __weak;
+
+/* Events are built here, never on the stack; only the filled part is sent.
+ * data is twice the cap so that a masked offset plus a masked length always
+ * stays inside it, which is what the verifier checks. */
+struct scratch {
+	struct kspan_data_event ev;
+	__u8 data[2 * KSPAN_CAP_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps") __weak;
+
+static __always_inline void count(enum kspan_counter c)
+{
+	__u32 key = c;
+	__u64 *v = bpf_map_lookup_elem(&drops, &key);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline bool is_traced(__u32 tgid)
+{
+	if (tgid == targ_self_tgid)
+		return false;
+	if (!targ_filter_pids)
+		return true;
+	return bpf_map_lookup_elem(&pids, &tgid) != NULL;
+}
+
+/* Batch wakeups: the reader polls on a timer and is only woken early once a
+ * good share of the ring is waiting. */
+static __always_inline __u64 wakeup_flags(void)
+{
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= targ_wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline bool sk_is_tcp(struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	/* sk_protocol and sk_type were bitfields before 5.6 (commit
+	 * bf9765145b85 "sock: Make sk_protocol a 16-bit value"); the probed
+	 * bitfield read handles both layouts. */
+	__u16 proto = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	__u16 type = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_type);
+
+	return (family == AF_INET || family == AF_INET6) &&
+	       proto == IPPROTO_TCP && type == SOCK_STREAM;
+}
+
+static __always_inline void read_tuple(struct sock *sk, struct kspan_tuple *t)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	t->family = family;
+	t->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	t->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&t->saddr, sk,
+				   __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&t->daddr, sk,
+				   __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	} else {
+		__builtin_memset(t->saddr, 0, 10);
+		__builtin_memset(t->daddr, 0, 10);
+		t->saddr[10] = t->saddr[11] = 0xff;
+		t->daddr[10] = t->daddr[11] = 0xff;
+		BPF_CORE_READ_INTO((__u32 *)&t->saddr[12], sk,
+				   __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)&t->daddr[12], sk,
+				   __sk_common.skc_daddr);
+	}
+}
+
+/* The entry for sk in `socks`, created on first sight. cookie is the socket
+ * cookie when the caller could get it from a trusted pointer, else 0. The
+ * cookie is then read from the socket itself: inet_sock_set_state generates
+ * it for every connection opened while kspan runs. Older connections without
+ * one get a synthetic id (bit 63 set), unique per socket table entry. */
+static __always_inline struct kspan_sock *sock_learn(struct sock *sk, __u64 cookie)
+{
+	__u64 key = (__u64)sk;
+	struct kspan_sock *s, n = {};
+
+	s = bpf_map_lookup_elem(&socks, &key);
+	if (s)
+		return s;
+	if (!cookie)
+		cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	if (!cookie)
+		cookie = (1ULL << 63) | bpf_ktime_get_ns();
+	n.cookie = cookie;
+	read_tuple(sk, &n.tuple);
+	if (bpf_map_update_elem(&socks, &key, &n, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&socks, &key)) {
+		count(KSPAN_CNT_SOCKS_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&socks, &key);
+}
+
+/* Remember the socket behind the current thread's in-flight syscall. Called
+ * from the kernel's socket send/receive paths. */
+static __always_inline void stash_sock(struct sock *sk, __u64 cookie)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct active_call *a;
+
+	a = bpf_map_lookup_elem(&active, &tid);
+	if (!a || a->sk)
+		return;
+	if (!sk_is_tcp(sk))
+		return;
+	a->sk = (__u64)sk;
+	sock_learn(sk, cookie);
+}
+
+#endif /* __KSPAN_BPF_H */

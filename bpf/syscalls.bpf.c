@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Syscall entry and exit: the part of capture that needs no kprobes. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
+#include "kspan.bpf.h"
+
+#if defined(__TARGET_ARCH_x86)
+#define NR_read		0
+#define NR_write	1
+#define NR_close	3
+#define NR_readv	19
+#define NR_writev	20
+#define NR_sendfile	40
+#define NR_connect	42
+#define NR_accept	43
+#define NR_sendto	44
+#define NR_recvfrom	45
+#define NR_sendmsg	46
+#define NR_recvmsg	47
+#define NR_accept4	288
+#else
+#error "kspan: syscall numbers for this architecture are not defined"
+#endif
+
+struct user_iovec {
+	void *base;
+	__u64 len;
+};
+
+static __always_inline __u8 syscall_op(long id)
+{
+	switch (id) {
+	case NR_read:		return KSPAN_OP_READ;
+	case NR_write:		return KSPAN_OP_WRITE;
+	case NR_readv:		return KSPAN_OP_READV;
+	case NR_writev:		return KSPAN_OP_WRITEV;
+	case NR_recvfrom:	return KSPAN_OP_RECVFROM;
+	case NR_sendto:		return KSPAN_OP_SENDTO;
+	case NR_recvmsg:	return KSPAN_OP_RECVMSG;
+	case NR_sendmsg:	return KSPAN_OP_SENDMSG;
+	case NR_sendfile:	return KSPAN_OP_SENDFILE;
+	case NR_connect:	return KSPAN_OP_CONNECT;
+	case NR_accept:
+	case NR_accept4:	return KSPAN_OP_ACCEPT;
+	case NR_close:		return KSPAN_OP_CLOSE;
+	}
+	return 0;
+}
+
+static __always_inline bool op_is_egress(__u8 op)
+{
+	return op == KSPAN_OP_WRITE || op == KSPAN_OP_WRITEV ||
+	       op == KSPAN_OP_SENDTO || op == KSPAN_OP_SENDMSG ||
+	       op == KSPAN_OP_SENDFILE;
+}
+
+/* fd of the current task -> struct sock, or NULL when fd is not a TCP
+ * socket. Used once per connection, and for data when no socket hook is
+ * attached. */
+static __always_inline struct sock *fd_to_sk(int fd)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds, *file;
+	struct socket *sock;
+	struct sock *sk;
+	umode_t mode;
+
+	if (fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return NULL;
+	mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(file, private_data);
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk || !sk_is_tcp(sk))
+		return NULL;
+	return sk;
+}
+
+static __always_inline void fill_hdr(struct kspan_event_hdr *h, __u32 type,
+				     __u64 pid_tgid, struct active_call *a,
+				     __u64 cookie)
+{
+	h->type = type;
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->fd = a->fd;
+	h->cookie = cookie;
+	h->ts_enter = a->ts;
+	h->ts_exit = bpf_ktime_get_ns();
+}
+
+/* Copy up to n user bytes to data[off], bounded by the capture length.
+ * Returns the new offset. */
+static __always_inline __u32 copy_user(struct scratch *s, __u32 off,
+				       const void *ubuf, __u64 n)
+{
+	__u32 cap = targ_cap_len;
+
+	if (off >= cap)
+		return off;
+	if (n > cap - off)
+		n = cap - off;
+	off &= KSPAN_CAP_MAX - 1;
+	if (n > KSPAN_CAP_MAX)
+		n = KSPAN_CAP_MAX;
+	if (bpf_probe_read_user(&s->data[off], n, ubuf)) {
+		count(KSPAN_CNT_READ_FAULT);
+		return off;
+	}
+	return off + n;
+}
+
+static __always_inline __u32 copy_iov(struct scratch *s, const struct user_iovec *iov,
+				      __u64 iovcnt, __u64 total)
+{
+	struct user_iovec v;
+	__u32 off = 0;
+
+	for (__u32 i = 0; i < KSPAN_IOV_MAX; i++) {
+		if (i >= iovcnt || total == 0 || off >= targ_cap_len)
+			break;
+		if (bpf_probe_read_user(&v, sizeof(v), &iov[i]))
+			break;
+		if (v.len > total)
+			v.len = total;
+		off = copy_user(s, off, v.base, v.len);
+		total -= v.len;
+	}
+	return off;
+}
+
+static __always_inline int emit_data(__u64 pid_tgid, struct active_call *a,
+				     struct kspan_sock *sock, long ret)
+{
+	struct user_msghdr msg;
+	struct scratch *s;
+	__u32 zero = 0, len = 0;
+	__u64 size;
+
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return 0;
+	fill_hdr(&s->ev.hdr, KSPAN_EV_DATA, pid_tgid, a, sock->cookie);
+	s->ev.tuple = sock->tuple;
+	s->ev.ret = ret;
+	s->ev.op = a->op;
+	s->ev.dir = op_is_egress(a->op) ? KSPAN_DIR_EGRESS : KSPAN_DIR_INGRESS;
+	s->ev.role = sock->role;
+	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+
+	switch (a->op) {
+	case KSPAN_OP_READ:
+	case KSPAN_OP_WRITE:
+	case KSPAN_OP_RECVFROM:
+	case KSPAN_OP_SENDTO:
+		len = copy_user(s, 0, (void *)a->arg, ret);
+		break;
+	case KSPAN_OP_READV:
+	case KSPAN_OP_WRITEV:
+		len = copy_iov(s, (void *)a->arg, a->count, ret);
+		break;
+	case KSPAN_OP_RECVMSG:
+	case KSPAN_OP_SENDMSG:
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)a->arg))
+			break;
+		len = copy_iov(s, (void *)msg.msg_iov, msg.msg_iovlen, ret);
+		break;
+	}
+	if (len > KSPAN_CAP_MAX)
+		len = KSPAN_CAP_MAX;
+	if (len < ret && a->op != KSPAN_OP_SENDFILE)
+		count(KSPAN_CNT_TRUNCATED);
+	s->ev.cap_len = len;
+	size = sizeof(s->ev) + len;
+	if (bpf_ringbuf_output(&events, s, size, wakeup_flags())) {
+		count(KSPAN_CNT_RB_FULL);
+		return 0;
+	}
+	count(KSPAN_CNT_EVENTS);
+	return 0;
+}
+
+static __always_inline int emit_conn(__u64 pid_tgid, struct active_call *a,
+				     struct kspan_sock *sock, __u32 type, long ret)
+{
+	struct kspan_conn_event *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(KSPAN_CNT_RB_FULL);
+		return 0;
+	}
+	fill_hdr(&e->hdr, type, pid_tgid, a, sock->cookie);
+	e->tuple = sock->tuple;
+	e->ret = ret;
+	e->role = sock->role;
+	e->op = a->op;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, wakeup_flags());
+	count(KSPAN_CNT_EVENTS);
+	return 0;
+}
+
+static __always_inline int handle_enter(struct pt_regs *regs, long id)
+{
+	__u64 pid_tgid;
+	__u32 tid;
+	struct active_call a = {};
+	struct kspan_sock *sock;
+	struct sock *sk;
+	__u64 key;
+	__u8 op;
+
+	op = syscall_op(id);
+	if (!op)
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	if (!is_traced(pid_tgid >> 32))
+		return 0;
+
+	a.fd = (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
+	if (op == KSPAN_OP_CLOSE) {
+		/* The socket may stay open through another fd; userspace
+		 * ends this fd's HTTP state, the socket entry lives on until
+		 * the kernel closes the socket. */
+		sk = fd_to_sk(a.fd);
+		if (!sk)
+			return 0;
+		key = (__u64)sk;
+		sock = bpf_map_lookup_elem(&socks, &key);
+		if (!sock)
+			return 0;
+		a.ts = bpf_ktime_get_ns();
+		a.op = op;
+		return emit_conn(pid_tgid, &a, sock, KSPAN_EV_CLOSE, 0);
+	}
+	a.ts = bpf_ktime_get_ns();
+	a.op = op;
+	a.arg = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	a.count = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	tid = (__u32)pid_tgid;
+	if (bpf_map_update_elem(&active, &tid, &a, BPF_ANY))
+		count(KSPAN_CNT_ACTIVE_FULL);
+	return 0;
+}
+
+static __always_inline int handle_exit(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct active_call *ap, a;
+	struct kspan_sock *sock;
+	struct sock *sk;
+	__u8 role;
+
+	ap = bpf_map_lookup_elem(&active, &tid);
+	if (!ap)
+		return 0;
+	a = *ap;
+	bpf_map_delete_elem(&active, &tid);
+
+	switch (a.op) {
+	case KSPAN_OP_CONNECT:
+		if (ret != 0 && ret != -EINPROGRESS)
+			return 0;
+		sk = fd_to_sk(a.fd);
+		role = KSPAN_ROLE_CLIENT;
+		break;
+	case KSPAN_OP_ACCEPT:
+		if (ret < 0)
+			return 0;
+		a.fd = ret;
+		sk = fd_to_sk(a.fd);
+		role = KSPAN_ROLE_SERVER;
+		break;
+	default:
+		if (ret <= 0)
+			return 0;
+		sk = (struct sock *)a.sk;
+		if (!sk && (targ_fd_walk || a.op == KSPAN_OP_SENDFILE))
+			sk = fd_to_sk(a.fd);
+		if (!sk)
+			return 0;
+		sock = sock_learn(sk, 0);
+		if (!sock)
+			return 0;
+		return emit_data(pid_tgid, &a, sock, ret);
+	}
+	if (!sk)
+		return 0;
+	sock = sock_learn(sk, 0);
+	if (!sock)
+		return 0;
+	sock->role = role;
+	sock->tgid = pid_tgid >> 32;
+	return emit_conn(pid_tgid, &a, sock, KSPAN_EV_CONN, ret);
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter_btf, struct pt_regs *regs, long id)
+{
+	return handle_enter(regs, id);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit_btf, struct pt_regs *regs, long ret)
+{
+	return handle_exit(ret);
+}
+
+/* The same bodies for kernels whose tp_btf cannot attach. */
+SEC("raw_tp/sys_enter")
+int BPF_PROG(sys_enter_raw, struct pt_regs *regs, long id)
+{
+	return handle_enter(regs, id);
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(sys_exit_raw, struct pt_regs *regs, long ret)
+{
+	return handle_exit(ret);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Types shared by the BPF programs and the kspan loader. */
+#ifndef __KSPAN_H
+#define __KSPAN_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Payload bytes one data event can carry. A power of two: the BPF side masks
+ * lengths with KSPAN_CAP_MAX - 1. The run-time limit is targ_cap_len. */
+#define KSPAN_CAP_MAX		8192
+#define KSPAN_CAP_DEFAULT	2048
+/* iovec entries copied from readv/writev/sendmsg/recvmsg. */
+#define KSPAN_IOV_MAX		8
+#define KSPAN_COMM_LEN		16
+
+enum kspan_event_type {
+	KSPAN_EV_DATA = 1,	/* struct kspan_data_event */
+	KSPAN_EV_CONN = 2,	/* struct kspan_conn_event: connect/accept */
+	KSPAN_EV_CLOSE = 3,	/* struct kspan_conn_event: socket closed */
+};
+
+enum kspan_dir {
+	KSPAN_DIR_EGRESS = 0,	/* this process wrote the bytes */
+	KSPAN_DIR_INGRESS = 1,	/* this process read the bytes */
+};
+
+enum kspan_role {
+	KSPAN_ROLE_UNKNOWN = 0,	/* connection predates kspan */
+	KSPAN_ROLE_CLIENT = 1,	/* this process called connect() */
+	KSPAN_ROLE_SERVER = 2,	/* this process accepted it */
+};
+
+/* The syscall behind a data event. */
+enum kspan_op {
+	KSPAN_OP_READ = 1,
+	KSPAN_OP_WRITE,
+	KSPAN_OP_READV,
+	KSPAN_OP_WRITEV,
+	KSPAN_OP_RECVFROM,
+	KSPAN_OP_SENDTO,
+	KSPAN_OP_RECVMSG,
+	KSPAN_OP_SENDMSG,
+	KSPAN_OP_SENDFILE,	/* length only, never payload */
+	KSPAN_OP_CONNECT,
+	KSPAN_OP_ACCEPT,
+	KSPAN_OP_CLOSE,
+	KSPAN_OP_MAX,
+};
+
+/* Per-CPU drop and skip counters, indices into the `drops` map. */
+enum kspan_counter {
+	KSPAN_CNT_RB_FULL = 0,		/* ring buffer reserve/output failed */
+	KSPAN_CNT_ACTIVE_FULL,		/* in-flight syscall table full */
+	KSPAN_CNT_SOCKS_FULL,		/* socket table update failed */
+	KSPAN_CNT_READ_FAULT,		/* payload copy from user memory failed */
+	KSPAN_CNT_TRUNCATED,		/* data events whose payload was cut at cap_len */
+	KSPAN_CNT_EVENTS,		/* events submitted */
+	KSPAN_CNT_MAX,
+};
+
+/* Connection endpoints. IPv4 addresses are stored as IPv4-mapped IPv6
+ * (::ffff:a.b.c.d), so userspace handles one form. */
+struct kspan_tuple {
+	__u8 saddr[16];		/* local address, network order */
+	__u8 daddr[16];		/* remote address, network order */
+	__u16 sport;		/* local port, host order */
+	__u16 dport;		/* remote port, host order */
+	__u16 family;		/* AF_INET or AF_INET6 as the socket was created */
+	__u16 pad;
+};
+
+/* Socket facts kept in the `socks` map, keyed by struct sock address. */
+struct kspan_sock {
+	__u64 cookie;		/* socket cookie; bit 63 set when synthetic */
+	struct kspan_tuple tuple;
+	__u32 tgid;		/* owning process as seen at connect/accept */
+	__u8 role;		/* enum kspan_role */
+	__u8 pad[3];
+};
+
+struct kspan_event_hdr {
+	__u32 type;		/* enum kspan_event_type */
+	__u32 pid;		/* tgid */
+	__u32 tid;
+	__s32 fd;
+	__u64 cookie;		/* connection id, see struct kspan_sock */
+	__u64 ts_enter;		/* CLOCK_MONOTONIC ns at syscall entry */
+	__u64 ts_exit;		/* CLOCK_MONOTONIC ns at syscall exit */
+};
+
+struct kspan_data_event {
+	struct kspan_event_hdr hdr;
+	struct kspan_tuple tuple;
+	__s64 ret;		/* syscall return: bytes moved */
+	__u32 cap_len;		/* payload bytes that follow (<= ret) */
+	__u8 dir;		/* enum kspan_dir */
+	__u8 op;		/* enum kspan_op */
+	__u8 role;		/* enum kspan_role */
+	__u8 pad;
+	char comm[KSPAN_COMM_LEN];
+	/* cap_len payload bytes follow the struct */
+};
+
+struct kspan_conn_event {
+	struct kspan_event_hdr hdr;
+	struct kspan_tuple tuple;
+	__s64 ret;		/* connect/accept return value */
+	__u8 role;		/* enum kspan_role */
+	__u8 op;		/* enum kspan_op */
+	__u8 pad[6];
+	char comm[KSPAN_COMM_LEN];
+};
+
+#endif /* __KSPAN_H */

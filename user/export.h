@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Exporters receive finished traces: every span of one batch shares nothing
+ * but the process table; the tree exporter is handed one trace at a time. */
+#ifndef __KSPAN_EXPORT_H
+#define __KSPAN_EXPORT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "span.h"
+
+struct exporter {
+	const char *name;
+	/* Export n spans. For the tree exporter they form one trace. */
+	int (*export)(struct exporter *e, const struct span *const *spans, size_t n);
+	int (*flush)(struct exporter *e);
+	void (*destroy)(struct exporter *e);
+	unsigned long long spans_exported;
+	unsigned long long export_errors;
+};
+
+struct exporter *tree_exporter_new(FILE *out, bool color);
+struct exporter *otlp_json_exporter_new(FILE *out);
+
+#endif /* __KSPAN_EXPORT_H */

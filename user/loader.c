@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/perf_event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "kspan.skel.h"
+#include "loader.h"
+
+const char *const sock_hook_names[SOCK_HOOK_MAX] = {
+	[SOCK_HOOK_FENTRY] = "fentry tcp_sendmsg/tcp_recvmsg",
+	[SOCK_HOOK_KPROBE] = "kprobe tcp_sendmsg/tcp_recvmsg",
+	[SOCK_HOOK_TP] = "tp_btf sock_send_length/sock_recv_length",
+	[SOCK_HOOK_FDWALK] = "fd table walk at syscall exit",
+};
+
+const char *const sys_hook_names[SYS_HOOK_MAX] = {
+	[SYS_HOOK_TP_BTF] = "tp_btf sys_enter/sys_exit",
+	[SYS_HOOK_RAW_TP] = "raw_tp sys_enter/sys_exit",
+};
+
+static bool verbose;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_DEBUG || !verbose)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+void loader_set_verbose(bool v)
+{
+	verbose = v;
+	libbpf_set_print(libbpf_print);
+}
+
+static bool has_cap(const struct __user_cap_data_struct *d, int cap)
+{
+	return d[cap / 32].effective & (1U << (cap % 32));
+}
+
+int loader_preflight(void)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2] = {};
+
+	if (syscall(SYS_capget, &hdr, data)) {
+		fprintf(stderr, "kspan: failed to read capabilities: %s\n", strerror(errno));
+		return -errno;
+	}
+	if (!has_cap(data, CAP_SYS_ADMIN) &&
+	    !(has_cap(data, CAP_BPF) && has_cap(data, CAP_PERFMON))) {
+		fprintf(stderr,
+			"kspan: needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) to load BPF programs: "
+			"run as root, or grant them (setcap cap_bpf,cap_perfmon,cap_net_admin,"
+			"cap_sys_ptrace,cap_dac_read_search+ep build/kspan)\n");
+		return -EPERM;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		fprintf(stderr,
+			"kspan: kernel BTF not found at /sys/kernel/btf/vmlinux: kspan needs a "
+			"kernel built with CONFIG_DEBUG_INFO_BTF=y (most distribution kernels since 5.4 are)\n");
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* r0 = 0; exit */
+static const struct bpf_insn ret0[] = {
+	{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+	{ .code = BPF_JMP | BPF_EXIT },
+};
+
+/* Load a two-instruction tracing program against a BTF target and attach it. */
+static int try_tracing(struct btf *btf, enum bpf_attach_type type,
+		       const char *name, int kind, const char **why)
+{
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = type);
+	int id, prog, link, err = 0;
+
+	id = btf__find_by_name_kind(btf, name, kind);
+	if (id <= 0) {
+		*why = "not in kernel BTF";
+		return -ENOENT;
+	}
+	opts.attach_btf_id = id;
+	prog = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", ret0, 2, &opts);
+	if (prog < 0) {
+		*why = "program load refused";
+		return -errno;
+	}
+	link = bpf_raw_tracepoint_open(NULL, prog);
+	if (link < 0) {
+		err = -errno;
+		*why = "attach refused";
+	} else {
+		close(link);
+	}
+	close(prog);
+	return err;
+}
+
+/* kprobes work when the kprobe PMU exists and accepts tcp_sendmsg. */
+static int try_kprobe(const char **why)
+{
+	struct perf_event_attr attr = { .size = sizeof(attr) };
+	char buf[32] = {};
+	int fd, type;
+
+	fd = open("/sys/bus/event_source/devices/kprobe/type", O_RDONLY);
+	if (fd < 0) {
+		*why = "no kprobe PMU (kernel built without CONFIG_KPROBES?)";
+		return -ENOENT;
+	}
+	if (read(fd, buf, sizeof(buf) - 1) <= 0) {
+		close(fd);
+		*why = "cannot read kprobe PMU type";
+		return -EIO;
+	}
+	close(fd);
+	type = atoi(buf);
+	attr.type = type;
+	attr.config1 = (__u64)(unsigned long)"tcp_sendmsg";
+	fd = syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+	if (fd < 0) {
+		*why = "kprobe on tcp_sendmsg refused";
+		return -errno;
+	}
+	close(fd);
+	return 0;
+}
+
+static int try_raw_tp(const char **why)
+{
+	int prog, link, err = 0;
+
+	prog = bpf_prog_load(BPF_PROG_TYPE_RAW_TRACEPOINT, NULL, "GPL", ret0, 2, NULL);
+	if (prog < 0) {
+		*why = "program load refused";
+		return -errno;
+	}
+	link = bpf_raw_tracepoint_open("sys_enter", prog);
+	if (link < 0) {
+		err = -errno;
+		*why = "attach refused";
+	} else {
+		close(link);
+	}
+	close(prog);
+	return err;
+}
+
+void loader_probe(struct probe_result *r)
+{
+	struct btf *btf;
+
+	memset(r, 0, sizeof(*r));
+	btf = btf__load_vmlinux_btf();
+	r->btf = btf != NULL;
+	if (!btf) {
+		for (int i = 0; i < SOCK_HOOK_MAX; i++) {
+			r->sock_err[i] = -ENOENT;
+			r->sock_why[i] = "no kernel BTF";
+		}
+		for (int i = 0; i < SYS_HOOK_MAX; i++) {
+			r->sys_err[i] = -ENOENT;
+			r->sys_why[i] = "no kernel BTF";
+		}
+		return;
+	}
+	r->sock_err[SOCK_HOOK_FENTRY] = try_tracing(btf, BPF_TRACE_FENTRY, "tcp_sendmsg",
+						    BTF_KIND_FUNC, &r->sock_why[SOCK_HOOK_FENTRY]);
+	r->sock_err[SOCK_HOOK_KPROBE] = try_kprobe(&r->sock_why[SOCK_HOOK_KPROBE]);
+	r->sock_err[SOCK_HOOK_TP] = try_tracing(btf, BPF_TRACE_RAW_TP,
+						"btf_trace_sock_send_length", BTF_KIND_TYPEDEF,
+						&r->sock_why[SOCK_HOOK_TP]);
+	r->sock_err[SOCK_HOOK_FDWALK] = 0;
+	r->sys_err[SYS_HOOK_TP_BTF] = try_tracing(btf, BPF_TRACE_RAW_TP, "btf_trace_sys_enter",
+						  BTF_KIND_TYPEDEF, &r->sys_why[SYS_HOOK_TP_BTF]);
+	r->sys_err[SYS_HOOK_RAW_TP] = try_raw_tp(&r->sys_why[SYS_HOOK_RAW_TP]);
+	btf__free(btf);
+}
+
+static void set_autoload(struct kspan_bpf *s, enum sys_hook sys, enum sock_hook sock)
+{
+	bpf_program__set_autoload(s->progs.sys_enter_btf, sys == SYS_HOOK_TP_BTF);
+	bpf_program__set_autoload(s->progs.sys_exit_btf, sys == SYS_HOOK_TP_BTF);
+	bpf_program__set_autoload(s->progs.sys_enter_raw, sys == SYS_HOOK_RAW_TP);
+	bpf_program__set_autoload(s->progs.sys_exit_raw, sys == SYS_HOOK_RAW_TP);
+	bpf_program__set_autoload(s->progs.tcp_sendmsg_fentry, sock == SOCK_HOOK_FENTRY);
+	bpf_program__set_autoload(s->progs.tcp_recvmsg_fentry, sock == SOCK_HOOK_FENTRY);
+	bpf_program__set_autoload(s->progs.tcp_sendmsg_kprobe, sock == SOCK_HOOK_KPROBE);
+	bpf_program__set_autoload(s->progs.tcp_recvmsg_kprobe, sock == SOCK_HOOK_KPROBE);
+	bpf_program__set_autoload(s->progs.sock_send_length_btf, sock == SOCK_HOOK_TP);
+	bpf_program__set_autoload(s->progs.sock_recv_length_btf, sock == SOCK_HOOK_TP);
+}
+
+/* ppid from /proc/PID/stat, or 0. The comm field may hold spaces and
+ * parentheses, so parse after the last ')'. */
+static uint32_t read_ppid(uint32_t pid)
+{
+	char path[64], buf[512], *p;
+	int fd;
+	ssize_t n;
+	unsigned int ppid = 0;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %u", &ppid) != 1)
+		return 0;
+	return ppid;
+}
+
+/* Add pids and the descendants they already have; later forks are followed
+ * in BPF. */
+static int add_pids(struct kspan_bpf *s, const uint32_t *pids, size_t n)
+{
+	int fd = bpf_map__fd(s->maps.pids);
+	struct dirent *de;
+	__u8 one = 1;
+	char path[64];
+	DIR *dir;
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "/proc/%u", pids[i]);
+		if (access(path, F_OK)) {
+			fprintf(stderr, "kspan: no process with pid %u: check the --pid value "
+				"(it may have exited)\n", pids[i]);
+			return -ESRCH;
+		}
+		if (bpf_map_update_elem(fd, &pids[i], &one, BPF_ANY)) {
+			fprintf(stderr, "kspan: failed to add pid %u to the filter: %s\n",
+				pids[i], strerror(errno));
+			return -errno;
+		}
+	}
+	dir = opendir("/proc");
+	if (!dir)
+		return 0;
+	while ((de = readdir(dir))) {
+		uint32_t pid = strtoul(de->d_name, NULL, 10), p = pid;
+
+		if (!pid)
+			continue;
+		/* Walk up at most 16 generations looking for a traced ancestor. */
+		for (int depth = 0; depth < 16 && p > 1; depth++) {
+			p = read_ppid(p);
+			if (p && bpf_map_lookup_elem(fd, &p, &one) == 0) {
+				bpf_map_update_elem(fd, &pid, &one, BPF_ANY);
+				break;
+			}
+		}
+	}
+	closedir(dir);
+	return 0;
+}
+
+static int try_load(struct loader *l, const struct loader_opts *o,
+		    enum sys_hook sys, enum sock_hook sock)
+{
+	struct kspan_bpf *s;
+	int err;
+
+	s = kspan_bpf__open();
+	if (!s)
+		return -errno;
+	set_autoload(s, sys, sock);
+	s->rodata->targ_filter_pids = o->npids > 0;
+	s->rodata->targ_self_tgid = getpid();
+	s->rodata->targ_cap_len = o->cap_len;
+	s->rodata->targ_fd_walk = sock == SOCK_HOOK_FDWALK;
+	s->rodata->targ_wakeup_bytes = o->ringbuf_bytes / 4;
+	bpf_map__set_max_entries(s->maps.events, o->ringbuf_bytes);
+	bpf_map__set_max_entries(s->maps.socks, o->max_socks);
+
+	err = kspan_bpf__load(s);
+	if (err)
+		goto fail;
+	if (o->npids) {
+		err = add_pids(s, o->pids, o->npids);
+		if (err)
+			goto fail;
+	}
+	err = kspan_bpf__attach(s);
+	if (err)
+		goto fail;
+	l->skel = s;
+	l->sys_hook = sys;
+	l->sock_hook = sock;
+	return 0;
+fail:
+	kspan_bpf__destroy(s);
+	return err;
+}
+
+int loader_start(struct loader *l, const struct loader_opts *o)
+{
+	int err = -ENOTSUP;
+
+	memset(l, 0, sizeof(*l));
+	loader_probe(&l->probe);
+	for (int sys = 0; sys < SYS_HOOK_MAX; sys++) {
+		if (l->probe.sys_err[sys])
+			continue;
+		for (int sock = 0; sock < SOCK_HOOK_MAX; sock++) {
+			if (l->probe.sock_err[sock])
+				continue;
+			err = try_load(l, o, sys, sock);
+			l->load_err[sock] = err;
+			if (!err)
+				return 0;
+			if (err == -ESRCH)
+				return err;
+			if (verbose)
+				fprintf(stderr, "kspan: %s with %s failed: %s; trying the next\n",
+					sys_hook_names[sys], sock_hook_names[sock], strerror(-err));
+		}
+	}
+	fprintf(stderr, "kspan: failed to load and attach the BPF programs: %s "
+		"(run 'kspan probe' to see what this kernel supports, and -v for the verifier log)\n",
+		strerror(-err));
+	return err;
+}
+
+int loader_ringbuf_fd(const struct loader *l)
+{
+	return bpf_map__fd(l->skel->maps.events);
+}
+
+int loader_counters(const struct loader *l, uint64_t *out)
+{
+	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(l->skel->maps.drops);
+	uint64_t vals[ncpu > 0 ? ncpu : 1];
+
+	if (ncpu <= 0)
+		return ncpu;
+	for (uint32_t k = 0; k < KSPAN_CNT_MAX; k++) {
+		out[k] = 0;
+		if (bpf_map_lookup_elem(fd, &k, vals))
+			return -errno;
+		for (int c = 0; c < ncpu; c++)
+			out[k] += vals[c];
+	}
+	return 0;
+}
+
+void loader_stop(struct loader *l)
+{
+	kspan_bpf__destroy(l->skel);
+	l->skel = NULL;
+}
+
+int loader_verify_all(FILE *out)
+{
+	struct kspan_bpf *probe_skel = kspan_bpf__open();
+	struct bpf_program *prog, *p;
+	int failed = 0, n = 0;
+
+	if (!probe_skel)
+		return -1;
+	bpf_object__for_each_program(prog, probe_skel->obj) {
+		const char *name = bpf_program__name(prog);
+		struct kspan_bpf *s = kspan_bpf__open();
+		int err;
+
+		if (!s) {
+			failed++;
+			continue;
+		}
+		bpf_object__for_each_program(p, s->obj)
+			bpf_program__set_autoload(p, strcmp(bpf_program__name(p), name) == 0);
+		err = kspan_bpf__load(s);
+		n++;
+		if (!err) {
+			fprintf(out, "verified  %-26s %s\n", name, bpf_program__section_name(prog));
+		} else if (err == -EPERM &&
+			   bpf_program__type(prog) == BPF_PROG_TYPE_TRACING &&
+			   (bpf_program__expected_attach_type(prog) == BPF_TRACE_FENTRY ||
+			    bpf_program__expected_attach_type(prog) == BPF_TRACE_FEXIT)) {
+			/* The kernel refuses the program type before verification. */
+			fprintf(out, "refused   %-26s %s (EPERM: this kernel does not allow fentry)\n",
+				name, bpf_program__section_name(prog));
+		} else {
+			fprintf(out, "FAILED    %-26s %s: %s\n", name,
+				bpf_program__section_name(prog), strerror(-err));
+			failed++;
+		}
+		kspan_bpf__destroy(s);
+	}
+	kspan_bpf__destroy(probe_skel);
+	fprintf(out, "%d programs, %d failed verification\n", n, failed);
+	return failed;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Probing the kernel, loading and attaching the BPF programs. */
+#ifndef __KSPAN_LOADER_H
+#define __KSPAN_LOADER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "kspan.h"
+
+/* How the socket behind a syscall is found, best first. */
+enum sock_hook {
+	SOCK_HOOK_FENTRY = 0,	/* fentry tcp_sendmsg/tcp_recvmsg */
+	SOCK_HOOK_KPROBE,	/* kprobe tcp_sendmsg/tcp_recvmsg */
+	SOCK_HOOK_TP,		/* tp_btf sock_send_length/sock_recv_length */
+	SOCK_HOOK_FDWALK,	/* walk the fd table at syscall exit */
+	SOCK_HOOK_MAX,
+};
+
+enum sys_hook {
+	SYS_HOOK_TP_BTF = 0,	/* tp_btf sys_enter/sys_exit */
+	SYS_HOOK_RAW_TP,	/* raw_tp sys_enter/sys_exit */
+	SYS_HOOK_MAX,
+};
+
+struct probe_result {
+	bool btf;			/* /sys/kernel/btf/vmlinux loads */
+	int sock_err[SOCK_HOOK_MAX];	/* 0 usable, else -errno from the probe */
+	int sys_err[SYS_HOOK_MAX];
+	const char *sock_why[SOCK_HOOK_MAX];	/* what failed, for humans */
+	const char *sys_why[SYS_HOOK_MAX];
+};
+
+struct loader_opts {
+	const uint32_t *pids;	/* trace only these (and their children) */
+	size_t npids;
+	uint32_t cap_len;	/* payload bytes per event */
+	uint32_t ringbuf_bytes;
+	uint32_t max_socks;
+	bool verbose;
+};
+
+struct kspan_bpf;
+
+struct loader {
+	struct kspan_bpf *skel;
+	enum sock_hook sock_hook;	/* chosen */
+	enum sys_hook sys_hook;
+	struct probe_result probe;
+	int load_err[SOCK_HOOK_MAX];	/* load/attach result per tried hook */
+};
+
+extern const char *const sock_hook_names[SOCK_HOOK_MAX];
+extern const char *const sys_hook_names[SYS_HOOK_MAX];
+
+void loader_set_verbose(bool verbose);
+/* Check privileges and BTF; on failure print what to do and return -errno. */
+int loader_preflight(void);
+void loader_probe(struct probe_result *r);
+/* Probe, then load and attach the best working hooks. */
+int loader_start(struct loader *l, const struct loader_opts *o);
+int loader_ringbuf_fd(const struct loader *l);
+/* Sum the per-CPU counters into out[KSPAN_CNT_MAX]. */
+int loader_counters(const struct loader *l, uint64_t *out);
+void loader_stop(struct loader *l);
+/* Load every program alone through the verifier and print the outcome.
+ * Returns the number of programs that failed for a reason other than the
+ * kernel refusing the program type outright. */
+int loader_verify_all(FILE *out);
+
+#endif /* __KSPAN_LOADER_H */

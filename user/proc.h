@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Facts about traced processes, read once from /proc and cached (bounded). */
+#ifndef __KSPAN_PROC_H
+#define __KSPAN_PROC_H
+
+#include <stdint.h>
+
+struct proc_info {
+	uint32_t pid;
+	char service_name[128];	/* OTEL_SERVICE_NAME, else service.name in
+				 * OTEL_RESOURCE_ATTRIBUTES, else exe name */
+	char exe_name[64];
+	char exe_path[256];
+	char command_line[512];	/* argv joined by spaces, secrets redacted */
+};
+
+/* Facts for pid, read from /proc on first use and cached. The cache holds at
+ * most PROC_CACHE_MAX entries and replaces the least recently used. Never
+ * returns NULL: a vanished process gets "unknown" fields. The pointer stays
+ * valid until the next proc_info_get() call for another pid. */
+#define PROC_CACHE_MAX 1024
+const struct proc_info *proc_info_get(uint32_t pid);
+/* Forget pid (process exited). */
+void proc_info_forget(uint32_t pid);
+const char *proc_host_name(void);
+
+#endif /* __KSPAN_PROC_H */
