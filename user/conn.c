@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+
+struct conn_table {
+	struct conn *slots;
+	int32_t *buckets;
+	uint32_t nbuckets;	/* power of two */
+	uint32_t max;
+	uint32_t used;
+	int32_t free;		/* free slots, linked through hnext */
+	int32_t lru_head;	/* most recent */
+	int32_t lru_tail;	/* least recent */
+	conn_release_fn release;
+	void *ctx;
+	struct conn_stats st;
+};
+
+static uint32_t hash(uint64_t id, uint32_t pid)
+{
+	uint64_t h = (id ^ ((uint64_t)pid << 32)) * 0x9e3779b97f4a7c15ull;
+
+	return (uint32_t)(h >> 32);
+}
+
+struct conn_table *conn_table_new(uint32_t max, conn_release_fn release, void *ctx)
+{
+	struct conn_table *t = calloc(1, sizeof(*t));
+
+	if (!t || !max)
+		goto fail;
+	t->nbuckets = 1;
+	while (t->nbuckets < max * 2)
+		t->nbuckets <<= 1;
+	t->slots = calloc(max, sizeof(*t->slots));
+	t->buckets = malloc(t->nbuckets * sizeof(*t->buckets));
+	if (!t->slots || !t->buckets)
+		goto fail;
+	memset(t->buckets, 0xff, t->nbuckets * sizeof(*t->buckets));
+	for (uint32_t i = 0; i < max; i++)
+		t->slots[i].hnext = i + 1 < max ? (int32_t)i + 1 : -1;
+	t->free = 0;
+	t->max = max;
+	t->lru_head = t->lru_tail = -1;
+	t->release = release;
+	t->ctx = ctx;
+	return t;
+fail:
+	conn_table_free(t);
+	return NULL;
+}
+
+void conn_table_free(struct conn_table *t)
+{
+	if (!t)
+		return;
+	free(t->slots);
+	free(t->buckets);
+	free(t);
+}
+
+static void lru_unlink(struct conn_table *t, struct conn *c)
+{
+	if (c->lprev >= 0)
+		t->slots[c->lprev].lnext = c->lnext;
+	else
+		t->lru_head = c->lnext;
+	if (c->lnext >= 0)
+		t->slots[c->lnext].lprev = c->lprev;
+	else
+		t->lru_tail = c->lprev;
+}
+
+static void lru_push(struct conn_table *t, struct conn *c)
+{
+	int32_t i = c - t->slots;
+
+	c->lprev = -1;
+	c->lnext = t->lru_head;
+	if (t->lru_head >= 0)
+		t->slots[t->lru_head].lprev = i;
+	t->lru_head = i;
+	if (t->lru_tail < 0)
+		t->lru_tail = i;
+}
+
+struct conn *conn_lookup(struct conn_table *t, uint64_t id, uint32_t pid)
+{
+	int32_t i = t->buckets[hash(id, pid) & (t->nbuckets - 1)];
+
+	while (i >= 0) {
+		struct conn *c = &t->slots[i];
+
+		if (c->id == id && c->pid == pid)
+			return c;
+		i = c->hnext;
+	}
+	return NULL;
+}
+
+void conn_remove(struct conn_table *t, struct conn *c)
+{
+	int32_t i = c - t->slots, *pp;
+
+	if (t->release)
+		t->release(t->ctx, c);
+	pp = &t->buckets[hash(c->id, c->pid) & (t->nbuckets - 1)];
+	while (*pp >= 0 && *pp != i)
+		pp = &t->slots[*pp].hnext;
+	if (*pp == i)
+		*pp = c->hnext;
+	lru_unlink(t, c);
+	c->used = false;
+	c->hnext = t->free;
+	t->free = i;
+	t->used--;
+	t->st.closed++;
+}
+
+struct conn *conn_get(struct conn_table *t, uint64_t id, uint32_t pid, uint64_t now_ns)
+{
+	struct conn *c = conn_lookup(t, id, pid);
+	uint32_t b;
+	int32_t i;
+
+	if (c) {
+		lru_unlink(t, c);
+		lru_push(t, c);
+		if (now_ns > c->last_ns)
+			c->last_ns = now_ns;
+		return c;
+	}
+	if (t->free < 0) {
+		conn_remove(t, &t->slots[t->lru_tail]);
+		t->st.closed--;
+		t->st.evicted_full++;
+	}
+	i = t->free;
+	c = &t->slots[i];
+	t->free = c->hnext;
+	memset(c, 0, sizeof(*c));
+	c->id = id;
+	c->pid = pid;
+	c->last_ns = now_ns;
+	b = hash(id, pid) & (t->nbuckets - 1);
+	c->hnext = t->buckets[b];
+	t->buckets[b] = i;
+	lru_push(t, c);
+	t->used++;
+	t->st.opened++;
+	return c;
+}
+
+uint32_t conn_sweep(struct conn_table *t, uint64_t now_ns, uint64_t idle_ns)
+{
+	uint32_t n = 0;
+
+	while (t->lru_tail >= 0) {
+		struct conn *c = &t->slots[t->lru_tail];
+
+		if (now_ns - c->last_ns < idle_ns)
+			break;
+		conn_remove(t, c);
+		t->st.closed--;
+		t->st.evicted_idle++;
+		n++;
+	}
+	return n;
+}
+
+uint32_t conn_count(const struct conn_table *t)
+{
+	return t->used;
+}
+
+const struct conn_stats *conn_table_stats(const struct conn_table *t)
+{
+	return &t->st;
+}

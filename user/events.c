@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <string.h>
+
+#include "events.h"
+#include "http1.h"
+#include "ids.h"
+
+static struct span *sink_alloc(void *ctx)
+{
+	return trace_span_alloc(((struct kspan_app *)ctx)->traces);
+}
+
+static void sink_submit(void *ctx, struct span *s)
+{
+	struct kspan_app *a = ctx;
+
+	trace_span_submit(a->traces, s, a->now_ns);
+}
+
+static void conn_info(const struct conn *c, struct h1_conn_info *ci)
+{
+	ci->conn_id = c->id;
+	ci->pid = c->pid;
+	ci->client = c->role == KSPAN_ROLE_CLIENT;
+	ci->local_addr = c->tuple.saddr;
+	ci->peer_addr = c->tuple.daddr;
+	ci->local_port = c->tuple.sport;
+	ci->peer_port = c->tuple.dport;
+}
+
+static void conn_release(void *ctx, struct conn *c)
+{
+	struct kspan_app *a = ctx;
+	struct h1_conn_info ci;
+
+	if (c->proto != CONN_PROTO_HTTP1)
+		return;
+	conn_info(c, &ci);
+	h1_session_close(a->h1, &c->h1, &ci);
+}
+
+int app_init(struct kspan_app *a, uint32_t max_conns, uint32_t max_spans,
+	     uint64_t linger_ns)
+{
+	struct h1_sink sink = { sink_alloc, sink_submit, a };
+
+	memset(a, 0, sizeof(*a));
+	a->traces = trace_buf_new(max_spans, linger_ns);
+	a->conns = conn_table_new(max_conns, conn_release, a);
+	/* Request records: a few per connection on average; head buffers
+	 * only for heads split across reads. */
+	a->h1 = h1_ctx_new(max_conns * 2, max_conns / 16 + 16, sink);
+	if (!a->traces || !a->conns || !a->h1) {
+		app_free(a);
+		return -1;
+	}
+	return 0;
+}
+
+void app_free(struct kspan_app *a)
+{
+	conn_table_free(a->conns);
+	h1_ctx_free(a->h1);
+	trace_buf_free(a->traces);
+	memset(a, 0, sizeof(*a));
+}
+
+void app_close_all(struct kspan_app *a)
+{
+	/* Sweeping with an idle time of 0 removes every connection. */
+	conn_sweep(a->conns, UINT64_MAX, 0);
+}
+
+/* Decide what a connection carries from its first payload, and which side
+ * sends requests when the connection predates kspan. */
+static void classify(struct kspan_app *a, struct conn *c, uint8_t dir,
+		     const char *p, uint32_t len)
+{
+	bool req, resp, egress = dir == KSPAN_DIR_EGRESS;
+
+	if (!len)
+		return;
+	req = http1_looks_like_request(p, len);
+	resp = !req && http1_looks_like_response(p, len);
+	if (req || resp) {
+		/* A request goes from client to server; a response back. */
+		uint8_t role = (egress == req) ? KSPAN_ROLE_CLIENT : KSPAN_ROLE_SERVER;
+
+		if (c->role == KSPAN_ROLE_UNKNOWN)
+			c->role = role;
+		if (c->role == role) {
+			c->proto = CONN_PROTO_HTTP1;
+			h1_session_init(&c->h1);
+			return;
+		}
+	}
+	if (++c->sniffed >= CONN_SNIFF_EVENTS) {
+		c->proto = CONN_PROTO_OTHER;
+		a->st.skipped_other++;
+	}
+}
+
+static void handle_data(struct kspan_app *a, const struct kspan_data_event *e)
+{
+	const char *payload = (const char *)(e + 1);
+	struct h1_conn_info ci;
+	struct h1_chunk ch;
+	struct conn *c;
+
+	a->st.data_events++;
+	c = conn_get(a->conns, e->hdr.cookie, e->hdr.pid, e->hdr.ts_exit);
+	if (!c->used) {
+		c->used = true;
+		c->tuple = e->tuple;
+		c->role = e->role;
+		memcpy(c->comm, e->comm, sizeof(c->comm));
+	}
+	if (c->role == KSPAN_ROLE_UNKNOWN && e->role != KSPAN_ROLE_UNKNOWN)
+		c->role = e->role;
+	if (c->proto == CONN_PROTO_UNKNOWN)
+		classify(a, c, e->dir, payload, e->cap_len);
+	if (c->proto != CONN_PROTO_HTTP1) {
+		a->st.skipped_bytes += e->ret;
+		return;
+	}
+	conn_info(c, &ci);
+	ch.data = payload;
+	ch.cap_len = e->cap_len;
+	ch.len = e->ret;
+	/* Written bytes start moving when write() is entered; read bytes have
+	 * arrived by the time read() returns. */
+	ch.start_ns = e->dir == KSPAN_DIR_EGRESS ? e->hdr.ts_enter : e->hdr.ts_exit;
+	ch.end_ns = e->hdr.ts_exit;
+	ch.tid = e->hdr.tid;
+	h1_session_feed(a->h1, &c->h1, &ci, (e->dir == KSPAN_DIR_EGRESS) == ci.client, &ch);
+}
+
+int app_handle_event(void *ctx, void *data, size_t size)
+{
+	const struct kspan_event_hdr *h = data;
+	struct kspan_app *a = ctx;
+	struct conn *c;
+
+	a->st.events++;
+	if (size < sizeof(*h)) {
+		a->st.bad_records++;
+		return 0;
+	}
+	switch (h->type) {
+	case KSPAN_EV_DATA: {
+		const struct kspan_data_event *e = data;
+
+		if (size < sizeof(*e) || e->cap_len > size - sizeof(*e) ||
+		    e->ret < 0 || (uint64_t)e->ret < e->cap_len) {
+			a->st.bad_records++;
+			return 0;
+		}
+		handle_data(a, e);
+		break;
+	}
+	case KSPAN_EV_CONN: {
+		const struct kspan_conn_event *e = data;
+
+		if (size < sizeof(*e)) {
+			a->st.bad_records++;
+			return 0;
+		}
+		/* A new connection under a reused cookie starts afresh. */
+		c = conn_lookup(a->conns, h->cookie, h->pid);
+		if (c)
+			conn_remove(a->conns, c);
+		c = conn_get(a->conns, h->cookie, h->pid, h->ts_exit);
+		c->used = true;
+		c->tuple = e->tuple;
+		c->role = e->role;
+		memcpy(c->comm, e->comm, sizeof(c->comm));
+		break;
+	}
+	case KSPAN_EV_CLOSE:
+		if (size < sizeof(struct kspan_conn_event)) {
+			a->st.bad_records++;
+			return 0;
+		}
+		c = conn_lookup(a->conns, h->cookie, h->pid);
+		if (c)
+			conn_remove(a->conns, c);
+		break;
+	default:
+		a->st.bad_records++;
+		break;
+	}
+	return 0;
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Ring-buffer records to connection state and spans. */
+#ifndef __KSPAN_EVENTS_H
+#define __KSPAN_EVENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "h1session.h"
+#include "trace.h"
+
+struct event_stats {
+	uint64_t events;
+	uint64_t data_events;
+	uint64_t bad_records;		/* records too short for their type */
+	uint64_t skipped_other;		/* data events on non-HTTP connections */
+	uint64_t skipped_bytes;
+};
+
+struct kspan_app {
+	struct conn_table *conns;
+	struct h1_ctx *h1;
+	struct trace_buf *traces;
+	struct event_stats st;
+	uint64_t now_ns;		/* monotonic time of the current batch */
+};
+
+int app_init(struct kspan_app *a, uint32_t max_conns, uint32_t max_spans,
+	     uint64_t linger_ns);
+void app_free(struct kspan_app *a);
+/* Decode one ring-buffer record. Always returns 0: a bad record is counted,
+ * never fatal. Matches libbpf's ring_buffer_sample_fn. */
+int app_handle_event(void *ctx, void *data, size_t size);
+/* End every connection (flushing responses that run until close). */
+void app_close_all(struct kspan_app *a);
+
+#endif /* __KSPAN_EVENTS_H */

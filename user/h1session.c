@@ -1,0 +1,635 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "h1session.h"
+#include "ids.h"
+
+#define H1_PIPELINE_MAX 16	/* requests awaiting a response, per connection */
+
+struct h1_req {
+	int32_t next;		/* FIFO link or free-list link */
+	uint32_t tid;
+	uint8_t trace_id[16];	/* assigned when the request is seen */
+	uint8_t span_id[8];
+	uint8_t parent_id[8];
+	uint8_t flags;
+	uint64_t start_ns;	/* first request byte */
+	uint64_t resp_last_ns;	/* last response byte seen so far */
+	int64_t req_body;	/* body bytes, -1 unknown */
+	int64_t resp_body;
+	uint16_t status;
+	uint8_t minor;
+	bool resp_started;
+	uint8_t method_len;
+	uint8_t host_len;
+	uint16_t target_len;
+	char method[H1_METHOD_MAX];
+	char host[H1_HOST_MAX];
+	char target[H1_TARGET_MAX];
+};
+
+struct h1_ctx {
+	struct h1_req *reqs;
+	int32_t free_req;
+	char *bufs;
+	int32_t *free_bufs;	/* stack of free buffer indices */
+	uint32_t nfree_bufs;
+	struct h1_sink sink;
+	struct h1_stats st;
+};
+
+struct h1_ctx *h1_ctx_new(uint32_t max_pending, uint32_t max_bufs, struct h1_sink sink)
+{
+	struct h1_ctx *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->reqs = calloc(max_pending, sizeof(*c->reqs));
+	c->bufs = malloc((size_t)max_bufs * H1_HEAD_MAX);
+	c->free_bufs = calloc(max_bufs, sizeof(*c->free_bufs));
+	if (!c->reqs || !c->bufs || !c->free_bufs) {
+		h1_ctx_free(c);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < max_pending; i++)
+		c->reqs[i].next = i + 1 < max_pending ? (int32_t)i + 1 : -1;
+	c->free_req = max_pending ? 0 : -1;
+	for (uint32_t i = 0; i < max_bufs; i++)
+		c->free_bufs[i] = max_bufs - 1 - i;
+	c->nfree_bufs = max_bufs;
+	c->sink = sink;
+	return c;
+}
+
+void h1_ctx_free(struct h1_ctx *c)
+{
+	if (!c)
+		return;
+	free(c->reqs);
+	free(c->bufs);
+	free(c->free_bufs);
+	free(c);
+}
+
+const struct h1_stats *h1_ctx_stats(const struct h1_ctx *c)
+{
+	return &c->st;
+}
+
+static void stream_init(struct h1_stream *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->buf = -1;
+	st->rec = -1;
+}
+
+void h1_session_init(struct h1_session *s)
+{
+	stream_init(&s->req);
+	stream_init(&s->resp);
+	s->head = s->tail = -1;
+	s->npending = 0;
+	s->upgraded = false;
+}
+
+static void buf_release(struct h1_ctx *c, struct h1_stream *st)
+{
+	if (st->buf >= 0)
+		c->free_bufs[c->nfree_bufs++] = st->buf;
+	st->buf = -1;
+	st->buf_len = 0;
+}
+
+static char *buf_ptr(struct h1_ctx *c, int32_t i)
+{
+	return c->bufs + (size_t)i * H1_HEAD_MAX;
+}
+
+static void req_free(struct h1_ctx *c, int32_t i)
+{
+	c->reqs[i].next = c->free_req;
+	c->free_req = i;
+}
+
+static void lose(struct h1_ctx *c, struct h1_stream *st)
+{
+	buf_release(c, st);
+	st->state = H1S_LOST;
+	st->rec = -1;
+}
+
+static size_t copy_trunc(char *dst, size_t cap, const char *src, size_t len)
+{
+	if (len > cap)
+		len = cap;
+	memcpy(dst, src, len);
+	return len;
+}
+
+static bool known_method(const char *m, size_t len)
+{
+	static const char *const methods[] = {
+		"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS",
+		"TRACE", "PATCH",
+	};
+
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (strlen(methods[i]) == len && memcmp(methods[i], m, len) == 0)
+			return true;
+	return false;
+}
+
+/* Split "host[:port]" or "[v6]:port" from a Host header. */
+static void split_host(const char *h, size_t len, const char **host, size_t *hlen,
+		       long *port)
+{
+	const char *colon = NULL;
+
+	*port = -1;
+	if (len && h[0] == '[') {
+		const char *end = memchr(h, ']', len);
+
+		if (end) {
+			*host = h + 1;
+			*hlen = end - h - 1;
+			if ((size_t)(end - h) + 1 < len && end[1] == ':')
+				colon = end + 1;
+		} else {
+			*host = h;
+			*hlen = len;
+		}
+	} else {
+		colon = memchr(h, ':', len);
+		*host = h;
+		*hlen = colon ? (size_t)(colon - h) : len;
+	}
+	if (colon) {
+		long p = 0;
+		const char *q = colon + 1, *end = h + len;
+
+		if (q == end)
+			return;
+		for (; q < end && *q >= '0' && *q <= '9' && p <= 65535; q++)
+			p = p * 10 + (*q - '0');
+		if (q == end && p <= 65535)
+			*port = p;
+	}
+}
+
+static void build_span(struct h1_ctx *c, const struct h1_conn_info *ci,
+		       const struct h1_req *r, uint64_t end_ns)
+{
+	char local[ADDR_STRLEN], peer[ADDR_STRLEN], route[H1_TARGET_MAX], ver[4];
+	const char *path, *query, *host;
+	size_t path_len, query_len, host_len, n;
+	struct span *sp;
+	long host_port;
+
+	sp = c->sink.alloc(c->sink.ctx);
+	if (!sp) {
+		c->st.span_alloc_failed++;
+		return;
+	}
+	span_init(sp);
+	memcpy(sp->trace_id, r->trace_id, sizeof(sp->trace_id));
+	memcpy(sp->span_id, r->span_id, sizeof(sp->span_id));
+	memcpy(sp->parent_span_id, r->parent_id, sizeof(sp->parent_span_id));
+	sp->trace_flags = r->flags;
+	sp->kind = ci->client ? SPAN_KIND_CLIENT : SPAN_KIND_SERVER;
+	sp->start_ns = ids_mono_to_unix(r->start_ns);
+	sp->end_ns = ids_mono_to_unix(end_ns > r->start_ns ? end_ns : r->start_ns);
+	sp->pid = ci->pid;
+	sp->tid = r->tid;
+	sp->conn_id = ci->conn_id;
+
+	addr_fmt(ci->local_addr, local, sizeof(local));
+	addr_fmt(ci->peer_addr, peer, sizeof(peer));
+	http1_split_target(r->target, r->target_len, &path, &path_len, &query, &query_len);
+	split_host(r->host, r->host_len, &host, &host_len, &host_port);
+
+	if (known_method(r->method, r->method_len)) {
+		span_attr_str(sp, "http.request.method", r->method, r->method_len);
+	} else {
+		span_attr_str(sp, "http.request.method", "_OTHER", 6);
+		span_attr_str(sp, "http.request.method_original", r->method, r->method_len);
+	}
+	span_attr_str(sp, "url.path", path, path_len);
+	if (query_len)
+		span_attr_str(sp, "url.query", query, query_len);
+	span_attr_str(sp, "url.scheme", "http", 4);
+	span_attr_int(sp, "http.response.status_code", r->status);
+	n = snprintf(ver, sizeof(ver), "1.%u", r->minor);
+	span_attr_str(sp, "network.protocol.version", ver, n);
+	span_attr_str(sp, "network.transport", "tcp", 3);
+	if (ci->client) {
+		if (host_len)
+			span_attr_str(sp, "server.address", host, host_len);
+		else
+			span_attr_str(sp, "server.address", peer, strlen(peer));
+		span_attr_int(sp, "server.port", ci->peer_port);
+	} else {
+		if (host_len)
+			span_attr_str(sp, "server.address", host, host_len);
+		else
+			span_attr_str(sp, "server.address", local, strlen(local));
+		span_attr_int(sp, "server.port", host_port >= 0 ? host_port : ci->local_port);
+		span_attr_str(sp, "client.address", peer, strlen(peer));
+		span_attr_int(sp, "client.port", ci->peer_port);
+	}
+	span_attr_str(sp, "network.peer.address", peer, strlen(peer));
+	span_attr_int(sp, "network.peer.port", ci->peer_port);
+	if (r->req_body > 0)
+		span_attr_int(sp, "http.request.body.size", r->req_body);
+	if (r->resp_body >= 0)
+		span_attr_int(sp, "http.response.body.size", r->resp_body);
+
+	if (r->status >= 500 || (ci->client && r->status >= 400)) {
+		char code[8];
+
+		sp->status = SPAN_STATUS_ERROR;
+		n = snprintf(code, sizeof(code), "%u", r->status);
+		span_attr_str(sp, "error.type", code, n);
+	}
+	/* Span names per semconv: "{method} {route}" for servers, where a
+	 * low-cardinality route can be derived, and "{method}" for clients. */
+	n = known_method(r->method, r->method_len) ? r->method_len : 4;
+	memcpy(sp->name, known_method(r->method, r->method_len) ? r->method : "HTTP", n);
+	if (!ci->client && path_len && path[0] == '/') {
+		size_t rl = http1_route(path, path_len, route, sizeof(route));
+		size_t room = sizeof(sp->name) - n - 2;
+
+		sp->name[n++] = ' ';
+		if (rl > room)
+			rl = room;
+		memcpy(sp->name + n, route, rl);
+		n += rl;
+	}
+	sp->name[n] = '\0';
+	c->sink.submit(c->sink.ctx, sp);
+	c->st.spans++;
+}
+
+/* The front request's exchange is over: emit its span and pop it. */
+static void finish_front(struct h1_ctx *c, struct h1_session *s,
+			 const struct h1_conn_info *ci, uint64_t end_ns)
+{
+	int32_t i = s->head;
+	struct h1_req *r;
+
+	if (i < 0)
+		return;
+	r = &c->reqs[i];
+	if (r->resp_started)
+		build_span(c, ci, r, end_ns);
+	else
+		c->st.unanswered++;
+	s->head = r->next;
+	if (s->head < 0)
+		s->tail = -1;
+	s->npending--;
+	if (s->req.rec == i)
+		s->req.rec = -1;
+	req_free(c, i);
+}
+
+static struct h1_req *front_open(struct h1_ctx *c, struct h1_session *s)
+{
+	if (s->head >= 0 && c->reqs[s->head].resp_started)
+		return &c->reqs[s->head];
+	return NULL;
+}
+
+static void on_request(struct h1_ctx *c, struct h1_session *s,
+		       const struct http1_request *rq, uint64_t start_ns, uint32_t tid)
+{
+	const struct http1_header *host;
+	struct http1_framing f;
+	struct h1_req *r;
+	int32_t i;
+
+	c->st.requests++;
+	if (http1_request_framing(rq, &f) < 0) {
+		c->st.parse_errors++;
+		lose(c, &s->req);
+		return;
+	}
+	s->req.rec = -1;
+	if (s->npending >= H1_PIPELINE_MAX) {
+		c->st.pipeline_full++;
+	} else if (c->free_req < 0) {
+		c->st.pool_exhausted++;
+	} else {
+		i = c->free_req;
+		r = &c->reqs[i];
+		c->free_req = r->next;
+		memset(r, 0, offsetof(struct h1_req, method));
+		r->next = -1;
+		r->tid = tid;
+		ids_trace_id(r->trace_id);
+		ids_span_id(r->span_id);
+		r->flags = 1;
+		r->start_ns = start_ns;
+		r->minor = rq->minor_version;
+		r->req_body = f.body == HTTP1_BODY_LENGTH ? (int64_t)f.length : 0;
+		r->resp_body = -1;
+		r->method_len = copy_trunc(r->method, sizeof(r->method), rq->method,
+					   rq->method_len);
+		r->target_len = copy_trunc(r->target, sizeof(r->target), rq->target,
+					   rq->target_len);
+		host = http1_find_header(rq->headers, rq->num_headers, "host");
+		if (host)
+			r->host_len = copy_trunc(r->host, sizeof(r->host), host->value,
+						 host->value_len);
+		if (s->tail >= 0)
+			c->reqs[s->tail].next = i;
+		else
+			s->head = i;
+		s->tail = i;
+		s->npending++;
+		s->req.rec = i;
+	}
+	switch (f.body) {
+	case HTTP1_BODY_LENGTH:
+		s->req.state = f.length ? H1S_BODY_LEN : H1S_IDLE;
+		s->req.remaining = f.length;
+		break;
+	case HTTP1_BODY_CHUNKED:
+		s->req.state = H1S_BODY_CHUNKED;
+		http1_chunked_init(&s->req.chunked);
+		break;
+	default:
+		s->req.state = H1S_IDLE;
+		break;
+	}
+}
+
+static void on_response(struct h1_ctx *c, struct h1_session *s,
+			const struct h1_conn_info *ci,
+			const struct http1_response *rs, uint64_t end_ns)
+{
+	struct http1_framing f;
+	struct h1_req *r = NULL;
+
+	c->st.responses++;
+	if (s->head >= 0)
+		r = &c->reqs[s->head];
+	else
+		c->st.orphan_responses++;
+	if (http1_response_framing(rs, r ? r->method : "GET", r ? r->method_len : 3, &f) < 0) {
+		c->st.parse_errors++;
+		lose(c, &s->resp);
+		return;
+	}
+	if (rs->status < 200 && rs->status != 101) {
+		s->resp.state = H1S_IDLE;	/* interim: the final response follows */
+		return;
+	}
+	if (r) {
+		r->resp_started = true;
+		r->status = rs->status;
+		r->resp_last_ns = end_ns;
+		r->resp_body = f.body == HTTP1_BODY_LENGTH ? (int64_t)f.length : 0;
+	}
+	if (f.upgrade) {
+		finish_front(c, s, ci, end_ns);
+		s->upgraded = true;
+		lose(c, &s->resp);
+		lose(c, &s->req);
+		return;
+	}
+	switch (f.body) {
+	case HTTP1_BODY_LENGTH:
+		s->resp.state = f.length ? H1S_BODY_LEN : H1S_IDLE;
+		s->resp.remaining = f.length;
+		break;
+	case HTTP1_BODY_CHUNKED:
+		s->resp.state = H1S_BODY_CHUNKED;
+		http1_chunked_init(&s->resp.chunked);
+		break;
+	case HTTP1_BODY_UNTIL_CLOSE:
+		s->resp.state = H1S_UNTIL_CLOSE;
+		break;
+	default:
+		s->resp.state = H1S_IDLE;
+		break;
+	}
+	if (s->resp.state == H1S_IDLE && r)
+		finish_front(c, s, ci, end_ns);
+}
+
+/* A message body ended at end_ns. */
+static void body_done(struct h1_ctx *c, struct h1_session *s,
+		      const struct h1_conn_info *ci, bool is_req, uint64_t end_ns)
+{
+	struct h1_stream *st = is_req ? &s->req : &s->resp;
+	struct h1_req *r;
+
+	if (st->state == H1S_BODY_CHUNKED) {
+		if (is_req && st->rec >= 0)
+			c->reqs[st->rec].req_body = st->chunked.body_bytes;
+		r = is_req ? NULL : front_open(c, s);
+		if (r)
+			r->resp_body = st->chunked.body_bytes;
+	}
+	st->state = H1S_IDLE;
+	st->rec = -1;
+	if (!is_req && front_open(c, s))
+		finish_front(c, s, ci, end_ns);
+}
+
+/* Parse a head at buf; on success hand it on. Returns as the parsers do. */
+static int parse_head(struct h1_ctx *c, struct h1_session *s,
+		      const struct h1_conn_info *ci, bool is_req,
+		      const char *buf, size_t len, uint64_t start_ns,
+		      const struct h1_chunk *ch)
+{
+	struct http1_header hdrs[H1_MAX_HEADERS];
+	int n;
+
+	if (is_req) {
+		struct http1_request rq = { .headers = hdrs, .num_headers = H1_MAX_HEADERS };
+
+		n = http1_parse_request(buf, len, H1_HEAD_MAX, &rq);
+		if (n > 0)
+			on_request(c, s, &rq, start_ns, ch->tid);
+	} else {
+		struct http1_response rs = { .headers = hdrs, .num_headers = H1_MAX_HEADERS };
+
+		n = http1_parse_response(buf, len, H1_HEAD_MAX, &rs);
+		if (n > 0)
+			on_response(c, s, ci, &rs, ch->end_ns);
+	}
+	return n;
+}
+
+static bool starts_message(bool is_req, const char *p, size_t len)
+{
+	return is_req ? http1_looks_like_request(p, len) : http1_looks_like_response(p, len);
+}
+
+void h1_session_feed(struct h1_ctx *c, struct h1_session *s,
+		     const struct h1_conn_info *ci, bool is_req,
+		     const struct h1_chunk *ch)
+{
+	struct h1_stream *st = is_req ? &s->req : &s->resp;
+	uint64_t uncaptured = ch->len > ch->cap_len ? ch->len - ch->cap_len : 0;
+	const char *p = ch->data;
+	uint32_t cap = ch->cap_len, off = 0;
+	struct h1_req *open;
+	int n;
+
+	if (s->upgraded)
+		return;
+	open = is_req ? NULL : front_open(c, s);
+	if (st->state == H1S_LOST) {
+		if (!cap || !starts_message(is_req, p, cap)) {
+			c->st.lost_events++;
+			if (open)
+				open->resp_last_ns = ch->end_ns;
+			return;
+		}
+		st->state = H1S_IDLE;
+	}
+	/* A response whose end could not be seen ends where the next begins. */
+	if (open && st->state == H1S_IDLE)
+		finish_front(c, s, ci, open->resp_last_ns);
+	if ((open = is_req ? NULL : front_open(c, s)))
+		open->resp_last_ns = ch->end_ns;
+
+	while (off < cap) {
+		switch (st->state) {
+		case H1S_IDLE:
+			n = parse_head(c, s, ci, is_req, p + off, cap - off, ch->start_ns, ch);
+			if (n == -2 && !uncaptured && c->nfree_bufs) {
+				st->buf = c->free_bufs[--c->nfree_bufs];
+				st->buf_len = cap - off;
+				memcpy(buf_ptr(c, st->buf), p + off, st->buf_len);
+				st->head_ns = ch->start_ns;
+				st->state = H1S_HEAD;
+				return;
+			}
+			if (n == -2) {
+				if (uncaptured)
+					c->st.head_too_large++;
+				else
+					c->st.pool_exhausted++;
+				lose(c, st);
+				return;
+			}
+			if (n < 0) {
+				c->st.parse_errors++;
+				lose(c, st);
+				return;
+			}
+			off += n;
+			break;
+		case H1S_HEAD: {
+			uint32_t old = st->buf_len, take = cap - off;
+
+			if (take > H1_HEAD_MAX - old)
+				take = H1_HEAD_MAX - old;
+			memcpy(buf_ptr(c, st->buf) + old, p + off, take);
+			st->buf_len += take;
+			n = parse_head(c, s, ci, is_req, buf_ptr(c, st->buf), st->buf_len,
+				       st->head_ns, ch);
+			if (n > 0) {
+				/* parse_head set the next state; the buffer is done. */
+				int32_t b = st->buf;
+
+				st->buf = -1;
+				st->buf_len = 0;
+				c->free_bufs[c->nfree_bufs++] = b;
+				off += n - old;
+				break;
+			}
+			if (n == -2 && st->buf_len < H1_HEAD_MAX && !uncaptured)
+				return;
+			if (n == -2)
+				c->st.head_too_large++;
+			else
+				c->st.parse_errors++;
+			lose(c, st);
+			return;
+		}
+		case H1S_BODY_LEN: {
+			uint64_t k = cap - off;
+
+			if (k > st->remaining)
+				k = st->remaining;
+			st->remaining -= k;
+			off += k;
+			if (!st->remaining)
+				body_done(c, s, ci, is_req, ch->end_ns);
+			break;
+		}
+		case H1S_BODY_CHUNKED: {
+			ssize_t r = http1_chunked_feed(&st->chunked, p + off, cap - off);
+
+			if (r < 0) {
+				c->st.parse_errors++;
+				lose(c, st);
+				return;
+			}
+			off += r;
+			if (st->chunked.state == H1C_DONE)
+				body_done(c, s, ci, is_req, ch->end_ns);
+			break;
+		}
+		case H1S_UNTIL_CLOSE:
+			if ((open = front_open(c, s)))
+				open->resp_body += cap - off;
+			off = cap;
+			break;
+		default:
+			return;
+		}
+	}
+	if (!uncaptured)
+		return;
+	switch (st->state) {
+	case H1S_BODY_LEN:
+		if (uncaptured > st->remaining) {
+			/* A new message starts in bytes we did not capture. */
+			st->remaining = 0;
+			body_done(c, s, ci, is_req, ch->end_ns);
+			c->st.lost_events++;
+			lose(c, st);
+			return;
+		}
+		st->remaining -= uncaptured;
+		if (!st->remaining)
+			body_done(c, s, ci, is_req, ch->end_ns);
+		break;
+	case H1S_BODY_CHUNKED:
+		if (http1_chunked_skip(&st->chunked, uncaptured)) {
+			c->st.lost_events++;
+			lose(c, st);
+		}
+		break;
+	case H1S_UNTIL_CLOSE:
+		if ((open = front_open(c, s)))
+			open->resp_body += uncaptured;
+		break;
+	default:
+		c->st.lost_events++;
+		lose(c, st);
+		break;
+	}
+}
+
+void h1_session_close(struct h1_ctx *c, struct h1_session *s,
+		      const struct h1_conn_info *ci)
+{
+	struct h1_req *open = front_open(c, s);
+
+	if (open)
+		finish_front(c, s, ci, open->resp_last_ns);
+	while (s->head >= 0)
+		finish_front(c, s, ci, 0);
+	buf_release(c, &s->req);
+	buf_release(c, &s->resp);
+	h1_session_init(s);
+}

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* HTTP/1.x exchanges on one connection, rebuilt from captured reads and
+ * writes: requests are matched to responses in order (keep-alive and
+ * pipelining), and each finished exchange becomes a span. */
+#ifndef __KSPAN_H1SESSION_H
+#define __KSPAN_H1SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http1.h"
+#include "span.h"
+
+#define H1_HEAD_MAX	16384	/* largest head reassembled across reads */
+#define H1_METHOD_MAX	16
+#define H1_TARGET_MAX	512
+#define H1_HOST_MAX	128
+#define H1_MAX_HEADERS	64
+
+enum h1_state {
+	H1S_IDLE = 0,		/* expecting a message head */
+	H1S_HEAD,		/* part of a head is buffered */
+	H1S_BODY_LEN,		/* `remaining` body bytes to go */
+	H1S_BODY_CHUNKED,
+	H1S_UNTIL_CLOSE,	/* response body ends with the connection */
+	H1S_LOST,		/* out of step: wait for a read/write that starts a message */
+};
+
+/* One direction of a connection. */
+struct h1_stream {
+	uint8_t state;		/* enum h1_state */
+	int32_t buf;		/* head buffer in the pool, -1 when none */
+	uint32_t buf_len;
+	uint64_t remaining;
+	int32_t rec;		/* request record whose body is streaming, or -1 */
+	uint64_t head_ns;	/* when the buffered head's first byte moved */
+	struct http1_chunked chunked;
+};
+
+/* Counters, all monotonically increasing. */
+struct h1_stats {
+	uint64_t requests;		/* request heads parsed */
+	uint64_t responses;		/* response heads parsed */
+	uint64_t spans;			/* exchanges finished as spans */
+	uint64_t parse_errors;		/* bytes that cannot be HTTP/1.x at a message start */
+	uint64_t head_too_large;	/* heads over H1_HEAD_MAX or the capture length */
+	uint64_t lost_events;		/* reads/writes skipped while out of step */
+	uint64_t orphan_responses;	/* responses with no captured request */
+	uint64_t unanswered;		/* requests whose connection closed first */
+	uint64_t pipeline_full;		/* requests dropped: too many awaiting response */
+	uint64_t pool_exhausted;	/* head buffers or request records ran out */
+	uint64_t span_alloc_failed;	/* finished exchanges with no span to put them in */
+};
+
+struct h1_conn_info {
+	uint64_t conn_id;
+	uint32_t pid;
+	bool client;			/* this process sent the requests */
+	const uint8_t *local_addr;	/* 16 bytes, IPv4-mapped for IPv4 */
+	const uint8_t *peer_addr;
+	uint16_t local_port;
+	uint16_t peer_port;
+};
+
+struct h1_session {
+	struct h1_stream req;		/* the request direction */
+	struct h1_stream resp;		/* the response direction */
+	int32_t head, tail;		/* FIFO of request records awaiting a response */
+	uint8_t npending;
+	bool upgraded;			/* switched protocols: nothing more to parse */
+};
+
+/* Bytes moved by one syscall. start_ns is when the first byte moved, end_ns
+ * when the last did (monotonic ns). cap_len bytes of the ret that moved
+ * were captured. */
+struct h1_chunk {
+	const char *data;
+	uint32_t cap_len;
+	uint64_t len;
+	uint64_t start_ns;
+	uint64_t end_ns;
+	uint32_t tid;
+};
+
+struct h1_ctx;
+
+struct h1_sink {
+	struct span *(*alloc)(void *ctx);	/* NULL when none is free */
+	void (*submit)(void *ctx, struct span *s);
+	void *ctx;
+};
+
+/* Shared pools: `max_pending` request records and `max_bufs` head buffers of
+ * H1_HEAD_MAX bytes, allocated once. */
+struct h1_ctx *h1_ctx_new(uint32_t max_pending, uint32_t max_bufs, struct h1_sink sink);
+void h1_ctx_free(struct h1_ctx *c);
+const struct h1_stats *h1_ctx_stats(const struct h1_ctx *c);
+
+void h1_session_init(struct h1_session *s);
+/* Feed one read (request direction for a server, response for a client) or
+ * write. */
+void h1_session_feed(struct h1_ctx *c, struct h1_session *s,
+		     const struct h1_conn_info *ci, bool request_dir,
+		     const struct h1_chunk *ch);
+/* The connection ended: finish a response that runs until close, count
+ * what stays unanswered, and release everything the session holds. */
+void h1_session_close(struct h1_ctx *c, struct h1_session *s,
+		      const struct h1_conn_info *ci);
+
+#endif /* __KSPAN_H1SESSION_H */

@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: Apache-2.0
+/* kspan: spans of unmodified services, from the kernel. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "events.h"
+#include "export.h"
+#include "ids.h"
+#include "loader.h"
+
+#define MAX_PIDS 256
+
+static volatile sig_atomic_t exiting;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	exiting = 1;
+}
+
+static const char usage[] =
+"Usage: kspan [OPTIONS]          trace HTTP/1.x of this host and print spans\n"
+"       kspan probe [--verify]   show which kernel hooks work and which are used\n"
+"\n"
+"Options:\n"
+"  -p, --pid PID          trace only this process and its children (repeatable);\n"
+"                         default: every process except kspan itself\n"
+"  -e, --exporter NAME    tree: an indented tree per finished trace (default on a\n"
+"                         terminal); otlp-json: OTLP/JSON lines, one\n"
+"                         ExportTraceServiceRequest per line (default otherwise)\n"
+"  -o, --output FILE      write spans to FILE instead of standard output\n"
+"  -d, --duration SECS    stop after SECS seconds\n"
+"      --capture-bytes N  payload bytes captured per read/write (64..8192,\n"
+"                         default 2048)\n"
+"      --linger-ms MS     wait this long after a trace's last span before\n"
+"                         exporting it (default 500)\n"
+"      --idle-timeout S   forget connections idle for S seconds (default 120)\n"
+"      --max-conns N      connections tracked at once (default 16384)\n"
+"  -v, --verbose          libbpf messages and counters every 5 s on stderr\n"
+"  -h, --help             this text\n"
+"      --version          print the version\n"
+"\n"
+"SIGINT or SIGTERM exports every finished span and exits 0.\n"
+"Counters for everything dropped or skipped go to stderr on exit.\n";
+
+struct opts {
+	uint32_t pids[MAX_PIDS];
+	size_t npids;
+	const char *exporter;
+	const char *output;
+	long duration;
+	uint32_t cap_len;
+	uint32_t linger_ms;
+	uint32_t idle_s;
+	uint32_t max_conns;
+	bool verbose;
+};
+
+static int parse_u32(const char *s, const char *what, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi) {
+		fprintf(stderr, "kspan: invalid %s '%s': expected a number from %u to %u\n",
+			what, s, lo, hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int cmd_probe(int argc, char **argv)
+{
+	struct probe_result r;
+	bool verify = argc > 1 && strcmp(argv[1], "--verify") == 0;
+	int chosen_sys = -1, chosen_sock = -1, err;
+
+	err = loader_preflight();
+	if (err)
+		return 1;
+	loader_probe(&r);
+	printf("kernel BTF: %s\n", r.btf ? "yes (/sys/kernel/btf/vmlinux)" : "no");
+	printf("syscall hooks:\n");
+	for (int i = 0; i < SYS_HOOK_MAX; i++) {
+		if (!r.sys_err[i] && chosen_sys < 0)
+			chosen_sys = i;
+		printf("  %-44s %s%s%s\n", sys_hook_names[i],
+		       r.sys_err[i] ? "unavailable: " : "works",
+		       r.sys_err[i] ? r.sys_why[i] : "",
+		       r.sys_err[i] ? "" : "");
+	}
+	printf("socket hooks (best first):\n");
+	for (int i = 0; i < SOCK_HOOK_MAX; i++) {
+		if (!r.sock_err[i] && chosen_sock < 0)
+			chosen_sock = i;
+		if (r.sock_err[i])
+			printf("  %-44s unavailable: %s (%s)\n", sock_hook_names[i],
+			       r.sock_why[i], strerror(-r.sock_err[i]));
+		else
+			printf("  %-44s works\n", sock_hook_names[i]);
+	}
+	printf("chosen: %s + %s\n",
+	       chosen_sys >= 0 ? sys_hook_names[chosen_sys] : "none",
+	       chosen_sock >= 0 ? sock_hook_names[chosen_sock] : "none");
+	if (verify) {
+		printf("verifier, every program on its own:\n");
+		if (loader_verify_all(stdout))
+			return 1;
+	}
+	return chosen_sys >= 0 ? 0 : 1;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	enum { OPT_CAP = 256, OPT_LINGER, OPT_IDLE, OPT_MAXCONNS, OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "exporter", required_argument, NULL, 'e' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "capture-bytes", required_argument, NULL, OPT_CAP },
+		{ "linger-ms", required_argument, NULL, OPT_LINGER },
+		{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+		{ "max-conns", required_argument, NULL, OPT_MAXCONNS },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{},
+	};
+	uint32_t v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "p:e:o:d:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (o->npids >= MAX_PIDS) {
+				fprintf(stderr, "kspan: at most %d --pid options\n", MAX_PIDS);
+				return -1;
+			}
+			if (parse_u32(optarg, "pid", 1, 1u << 30, &v))
+				return -1;
+			o->pids[o->npids++] = v;
+			break;
+		case 'e':
+			if (strcmp(optarg, "tree") && strcmp(optarg, "otlp-json")) {
+				fprintf(stderr, "kspan: unknown exporter '%s': use tree or otlp-json\n",
+					optarg);
+				return -1;
+			}
+			o->exporter = optarg;
+			break;
+		case 'o':
+			o->output = optarg;
+			break;
+		case 'd':
+			if (parse_u32(optarg, "duration", 1, 1u << 30, &v))
+				return -1;
+			o->duration = v;
+			break;
+		case OPT_CAP:
+			if (parse_u32(optarg, "--capture-bytes", 64, KSPAN_CAP_MAX, &o->cap_len))
+				return -1;
+			break;
+		case OPT_LINGER:
+			if (parse_u32(optarg, "--linger-ms", 0, 600000, &o->linger_ms))
+				return -1;
+			break;
+		case OPT_IDLE:
+			if (parse_u32(optarg, "--idle-timeout", 1, 86400, &o->idle_s))
+				return -1;
+			break;
+		case OPT_MAXCONNS:
+			if (parse_u32(optarg, "--max-conns", 16, 1u << 22, &o->max_conns))
+				return -1;
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			exit(0);
+		case OPT_VERSION:
+			printf("kspan %s\n", KSPAN_VERSION);
+			exit(0);
+		default:
+			fputs(usage, stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "kspan: unexpected argument '%s' (see kspan --help)\n", argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+static void print_counters(const struct loader *l, const struct kspan_app *a, FILE *f)
+{
+	const struct h1_stats *h = h1_ctx_stats(a->h1);
+	const struct conn_stats *cs = conn_table_stats(a->conns);
+	const struct trace_stats *ts = trace_buf_stats(a->traces);
+	uint64_t k[KSPAN_CNT_MAX] = {};
+
+	loader_counters(l, k);
+	fprintf(f, "kspan: bpf: events=%llu ringbuf_drops=%llu active_full=%llu socks_full=%llu "
+		"read_faults=%llu truncated=%llu\n",
+		(unsigned long long)k[KSPAN_CNT_EVENTS], (unsigned long long)k[KSPAN_CNT_RB_FULL],
+		(unsigned long long)k[KSPAN_CNT_ACTIVE_FULL], (unsigned long long)k[KSPAN_CNT_SOCKS_FULL],
+		(unsigned long long)k[KSPAN_CNT_READ_FAULT], (unsigned long long)k[KSPAN_CNT_TRUNCATED]);
+	fprintf(f, "kspan: events: received=%llu data=%llu bad_records=%llu not_http_events=%llu "
+		"not_http_bytes=%llu\n",
+		(unsigned long long)a->st.events, (unsigned long long)a->st.data_events,
+		(unsigned long long)a->st.bad_records, (unsigned long long)a->st.skipped_other,
+		(unsigned long long)a->st.skipped_bytes);
+	fprintf(f, "kspan: conns: open=%u opened=%llu closed=%llu evicted_idle=%llu evicted_full=%llu\n",
+		conn_count(a->conns), (unsigned long long)cs->opened, (unsigned long long)cs->closed,
+		(unsigned long long)cs->evicted_idle, (unsigned long long)cs->evicted_full);
+	fprintf(f, "kspan: http1: requests=%llu responses=%llu spans=%llu parse_errors=%llu "
+		"head_too_large=%llu lost_events=%llu orphan_responses=%llu unanswered=%llu "
+		"pipeline_full=%llu pool_exhausted=%llu\n",
+		(unsigned long long)h->requests, (unsigned long long)h->responses,
+		(unsigned long long)h->spans, (unsigned long long)h->parse_errors,
+		(unsigned long long)h->head_too_large, (unsigned long long)h->lost_events,
+		(unsigned long long)h->orphan_responses, (unsigned long long)h->unanswered,
+		(unsigned long long)h->pipeline_full, (unsigned long long)h->pool_exhausted);
+	fprintf(f, "kspan: spans: exported=%llu traces=%llu dropped=%llu flushed_early=%llu\n",
+		(unsigned long long)ts->spans_out, (unsigned long long)ts->traces_out,
+		(unsigned long long)(ts->dropped + h->span_alloc_failed),
+		(unsigned long long)ts->flushed_early);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = {
+		.cap_len = KSPAN_CAP_DEFAULT,
+		.linger_ms = 500,
+		.idle_s = 120,
+		.max_conns = 16384,
+	};
+	struct loader_opts lo = {};
+	struct ring_buffer *rb = NULL;
+	struct exporter *exp = NULL;
+	struct kspan_app app = {};
+	struct loader l = {};
+	uint64_t start, last_sweep, last_stats;
+	FILE *out = stdout;
+	int err;
+
+	if (argc > 1 && strcmp(argv[1], "probe") == 0) {
+		loader_set_verbose(false);
+		return cmd_probe(argc - 1, argv + 1);
+	}
+	if (parse_args(argc, argv, &o))
+		return 2;
+	loader_set_verbose(o.verbose);
+	if (o.output) {
+		out = fopen(o.output, "w");
+		if (!out) {
+			fprintf(stderr, "kspan: failed to open output file %s: %s\n", o.output,
+				strerror(errno));
+			return 1;
+		}
+	}
+	if (!o.exporter)
+		o.exporter = isatty(fileno(out)) ? "tree" : "otlp-json";
+	if (loader_preflight())
+		return 1;
+
+	ids_init();
+	if (app_init(&app, o.max_conns, 4096, (uint64_t)o.linger_ms * 1000000)) {
+		fprintf(stderr, "kspan: failed to allocate tables for %u connections: out of memory "
+			"(lower --max-conns)\n", o.max_conns);
+		return 1;
+	}
+	exp = strcmp(o.exporter, "tree") == 0 ? tree_exporter_new(out, isatty(fileno(out)))
+					      : otlp_json_exporter_new(out);
+	if (!exp) {
+		fprintf(stderr, "kspan: failed to create the %s exporter\n", o.exporter);
+		err = 1;
+		goto cleanup;
+	}
+	trace_add_exporter(app.traces, exp);
+
+	lo.pids = o.pids;
+	lo.npids = o.npids;
+	lo.cap_len = o.cap_len;
+	lo.ringbuf_bytes = 16 << 20;
+	lo.max_socks = 65536;
+	lo.verbose = o.verbose;
+	err = loader_start(&l, &lo);
+	if (err) {
+		err = 1;
+		goto cleanup;
+	}
+	if (o.verbose)
+		fprintf(stderr, "kspan: attached %s + %s\n", sys_hook_names[l.sys_hook],
+			sock_hook_names[l.sock_hook]);
+
+	rb = ring_buffer__new(loader_ringbuf_fd(&l), app_handle_event, &app, NULL);
+	if (!rb) {
+		fprintf(stderr, "kspan: failed to open the ring buffer: %s\n", strerror(errno));
+		err = 1;
+		goto cleanup;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	fprintf(stderr, "kspan: tracing %s (Ctrl-C to stop)\n",
+		o.npids ? "the given processes" : "every process");
+
+	start = last_sweep = last_stats = ids_mono_now();
+	while (!exiting) {
+		/* Events are submitted without wakeups: poll on a timer and
+		 * drain whatever is there. */
+		err = ring_buffer__poll(rb, 100);
+		if (err < 0 && err != -EINTR) {
+			fprintf(stderr, "kspan: failed to read the ring buffer: %s\n", strerror(-err));
+			break;
+		}
+		app.now_ns = ids_mono_now();
+		ring_buffer__consume(rb);
+		trace_flush(app.traces, app.now_ns, false);
+		if (app.now_ns - last_sweep >= 1000000000ull) {
+			conn_sweep(app.conns, app.now_ns, (uint64_t)o.idle_s * 1000000000ull);
+			last_sweep = app.now_ns;
+		}
+		if (o.verbose && app.now_ns - last_stats >= 5000000000ull) {
+			print_counters(&l, &app, stderr);
+			last_stats = app.now_ns;
+		}
+		if (o.duration && app.now_ns - start >= (uint64_t)o.duration * 1000000000ull)
+			break;
+	}
+	err = 0;
+	app.now_ns = ids_mono_now();
+	ring_buffer__consume(rb);
+	app_close_all(&app);
+	trace_flush(app.traces, app.now_ns, true);
+	exp->flush(exp);
+	print_counters(&l, &app, stderr);
+cleanup:
+	ring_buffer__free(rb);
+	if (l.skel)
+		loader_stop(&l);
+	if (exp)
+		exp->destroy(exp);
+	app_free(&app);
+	if (out != stdout)
+		fclose(out);
+	return err;
+}

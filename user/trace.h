@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Finished spans wait here, grouped by trace id, until their trace has been
+ * quiet for `linger`; then the whole trace goes to the exporters. A fixed
+ * pool of spans, allocated once: when it is full the oldest trace is sent
+ * early, and if that frees nothing the span is dropped and counted. */
+#ifndef __KSPAN_TRACE_H
+#define __KSPAN_TRACE_H
+
+#include <stdint.h>
+
+#include "export.h"
+#include "span.h"
+
+#define TRACE_MAX_EXPORTERS 4
+
+struct trace_stats {
+	uint64_t spans_in;
+	uint64_t spans_out;
+	uint64_t traces_out;
+	uint64_t dropped;		/* no free span in the pool */
+	uint64_t flushed_early;		/* traces sent before their linger ran out */
+};
+
+struct trace_buf;
+
+struct trace_buf *trace_buf_new(uint32_t max_spans, uint64_t linger_ns);
+void trace_buf_free(struct trace_buf *t);
+int trace_add_exporter(struct trace_buf *t, struct exporter *e);
+struct span *trace_span_alloc(struct trace_buf *t);
+/* Hand a filled span back; now_ns is monotonic. */
+void trace_span_submit(struct trace_buf *t, struct span *s, uint64_t now_ns);
+/* Export traces quiet since now - linger (all of them when all is true). */
+void trace_flush(struct trace_buf *t, uint64_t now_ns, bool all);
+const struct trace_stats *trace_buf_stats(const struct trace_buf *t);
+
+#endif /* __KSPAN_TRACE_H */
