@@ -40,7 +40,6 @@ struct conn_stats {
 	uint64_t closed;
 	uint64_t evicted_idle;
 	uint64_t evicted_full;		/* pushed out by a full table */
-	uint64_t not_http;		/* connections classified as other protocols */
 };
 
 struct conn_table;

@@ -4,6 +4,7 @@
 #include "events.h"
 #include "http1.h"
 #include "ids.h"
+#include "proc.h"
 
 static struct span *sink_alloc(void *ctx)
 {
@@ -96,7 +97,7 @@ static void classify(struct kspan_app *a, struct conn *c, uint8_t dir,
 	}
 	if (++c->sniffed >= CONN_SNIFF_EVENTS) {
 		c->proto = CONN_PROTO_OTHER;
-		a->st.skipped_other++;
+		a->st.not_http_conns++;
 	}
 }
 
@@ -114,12 +115,16 @@ static void handle_data(struct kspan_app *a, const struct kspan_data_event *e)
 		c->tuple = e->tuple;
 		c->role = e->role;
 		memcpy(c->comm, e->comm, sizeof(c->comm));
+		/* Read /proc while the process is surely alive: short-lived
+		 * clients are gone by the time their trace is exported. */
+		proc_info_get(c->pid);
 	}
 	if (c->role == KSPAN_ROLE_UNKNOWN && e->role != KSPAN_ROLE_UNKNOWN)
 		c->role = e->role;
 	if (c->proto == CONN_PROTO_UNKNOWN)
 		classify(a, c, e->dir, payload, e->cap_len);
 	if (c->proto != CONN_PROTO_HTTP1) {
+		a->st.skipped_other++;
 		a->st.skipped_bytes += e->ret;
 		return;
 	}
@@ -174,6 +179,7 @@ int app_handle_event(void *ctx, void *data, size_t size)
 		c->tuple = e->tuple;
 		c->role = e->role;
 		memcpy(c->comm, e->comm, sizeof(c->comm));
+		proc_info_get(c->pid);
 		break;
 	}
 	case KSPAN_EV_CLOSE:

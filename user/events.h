@@ -14,7 +14,8 @@ struct event_stats {
 	uint64_t events;
 	uint64_t data_events;
 	uint64_t bad_records;		/* records too short for their type */
-	uint64_t skipped_other;		/* data events on non-HTTP connections */
+	uint64_t skipped_other;		/* data events not parsed: protocol unknown or other */
+	uint64_t not_http_conns;	/* connections classified as another protocol */
 	uint64_t skipped_bytes;
 };
 

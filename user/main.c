@@ -217,10 +217,10 @@ static void print_counters(const struct loader *l, const struct kspan_app *a, FI
 		(unsigned long long)k[KSPAN_CNT_ACTIVE_FULL], (unsigned long long)k[KSPAN_CNT_SOCKS_FULL],
 		(unsigned long long)k[KSPAN_CNT_READ_FAULT], (unsigned long long)k[KSPAN_CNT_TRUNCATED]);
 	fprintf(f, "kspan: events: received=%llu data=%llu bad_records=%llu not_http_events=%llu "
-		"not_http_bytes=%llu\n",
+		"not_http_bytes=%llu not_http_conns=%llu\n",
 		(unsigned long long)a->st.events, (unsigned long long)a->st.data_events,
 		(unsigned long long)a->st.bad_records, (unsigned long long)a->st.skipped_other,
-		(unsigned long long)a->st.skipped_bytes);
+		(unsigned long long)a->st.skipped_bytes, (unsigned long long)a->st.not_http_conns);
 	fprintf(f, "kspan: conns: open=%u opened=%llu closed=%llu evicted_idle=%llu evicted_full=%llu\n",
 		conn_count(a->conns), (unsigned long long)cs->opened, (unsigned long long)cs->closed,
 		(unsigned long long)cs->evicted_idle, (unsigned long long)cs->evicted_full);
