@@ -20,6 +20,9 @@ struct proc_info {
  * valid until the next proc_info_get() call for another pid. */
 #define PROC_CACHE_MAX 1024
 const struct proc_info *proc_info_get(uint32_t pid);
+/* As proc_info_get(), for a process seen in an event with this comm: when
+ * /proc no longer has it (a short-lived client), the comm names it. */
+const struct proc_info *proc_info_seen(uint32_t pid, const char *comm, size_t comm_len);
 /* Forget pid (process exited). */
 void proc_info_forget(uint32_t pid);
 const char *proc_host_name(void);

@@ -26,7 +26,7 @@ int span_attr_str(struct span *s, const char *key, const char *val, size_t len)
 {
 	struct span_attr *a;
 
-	if (len > SPAN_STRBUF - s->strused) {
+	if (len > (size_t)(SPAN_STRBUF - s->strused)) {
 		s->attrs_dropped++;
 		return -1;
 	}
