@@ -37,9 +37,9 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 # Userspace modules that need no BPF: linked into unit tests and fuzzers too.
 CORE_SRCS := user/http1.c user/span.c user/proc.c user/export_tree.c \
 	user/export_otlp_json.c user/conn.c user/h1session.c user/trace.c \
-	user/ids.c user/addr.c
+	user/ids.c user/addr.c user/events.c
 CORE_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(CORE_SRCS))
-APP_SRCS := user/main.c user/loader.c user/events.c
+APP_SRCS := user/main.c user/loader.c
 APP_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(APP_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/test/%,$(UNIT_SRCS))

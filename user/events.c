@@ -117,7 +117,7 @@ static void handle_data(struct kspan_app *a, const struct kspan_data_event *e)
 		memcpy(c->comm, e->comm, sizeof(c->comm));
 		/* Read /proc while the process is surely alive: short-lived
 		 * clients are gone by the time their trace is exported. */
-		proc_info_get(c->pid);
+		proc_info_seen(c->pid, c->comm, sizeof(c->comm));
 	}
 	if (c->role == KSPAN_ROLE_UNKNOWN && e->role != KSPAN_ROLE_UNKNOWN)
 		c->role = e->role;
@@ -179,7 +179,7 @@ int app_handle_event(void *ctx, void *data, size_t size)
 		c->tuple = e->tuple;
 		c->role = e->role;
 		memcpy(c->comm, e->comm, sizeof(c->comm));
-		proc_info_get(c->pid);
+		proc_info_seen(c->pid, c->comm, sizeof(c->comm));
 		break;
 	}
 	case KSPAN_EV_CLOSE:

@@ -80,7 +80,8 @@ bool ids_is_zero(const uint8_t *id, int len)
 
 uint64_t ids_mono_to_unix(uint64_t mono_ns)
 {
-	return (uint64_t)((int64_t)mono_ns + mono_to_unix_ns);
+	/* Unsigned: wraps instead of overflowing on nonsense input. */
+	return mono_ns + (uint64_t)mono_to_unix_ns;
 }
 
 uint64_t ids_mono_now(void)

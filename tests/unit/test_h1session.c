@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The HTTP/1 session tracker fed recorded exchanges: whole, cut at every
+ * point, one byte at a time, started mid-stream, and with capture cut short. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "h1session.h"
+#include "ids.h"
+
+#define MAX_SPANS 64
+
+static struct span spans[MAX_SPANS];
+static int nspans;
+static bool refuse_alloc;
+
+static struct span *t_alloc(void *ctx)
+{
+	(void)ctx;
+	if (refuse_alloc || nspans >= MAX_SPANS)
+		return NULL;
+	return &spans[nspans];
+}
+
+static void t_submit(void *ctx, struct span *s)
+{
+	(void)ctx;
+	assert_ptr_equal(s, &spans[nspans]);
+	nspans++;
+}
+
+static const uint8_t lo[16] = { [10] = 0xff, [11] = 0xff, 127, 0, 0, 1 };
+
+static struct h1_conn_info info(bool client)
+{
+	struct h1_conn_info ci = {
+		.conn_id = 42, .pid = 7, .client = client,
+		.local_addr = lo, .peer_addr = lo,
+		.local_port = client ? 40000 : 8080, .peer_port = client ? 8080 : 40000,
+	};
+	return ci;
+}
+
+static const char *sattr(const struct span *s, const char *key)
+{
+	static char buf[600];
+	const struct span_attr *a = span_attr_find(s, key);
+
+	if (!a)
+		return NULL;
+	assert_int_equal(a->type, SPAN_ATTR_STR);
+	snprintf(buf, sizeof(buf), "%.*s", a->v.s.len, span_attr_sval(s, a));
+	return buf;
+}
+
+static int64_t iattr(const struct span *s, const char *key)
+{
+	const struct span_attr *a = span_attr_find(s, key);
+
+	if (!a)
+		return -1;
+	assert_int_equal(a->type, SPAN_ATTR_INT);
+	return a->v.i;
+}
+
+struct piece {
+	bool req;		/* request direction */
+	const char *data;
+};
+
+static struct h1_ctx *ctx;
+
+static int setup(void **state)
+{
+	struct h1_sink sink = { t_alloc, t_submit, NULL };
+
+	(void)state;
+	ids_init();
+	ctx = h1_ctx_new(64, 4, sink);
+	nspans = 0;
+	refuse_alloc = false;
+	return ctx ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	h1_ctx_free(ctx);
+	return 0;
+}
+
+/* Feed pieces; each piece is split into reads of at most `step` bytes (0:
+ * whole), the first piece additionally cut at `cut`. Time advances 1000 ns
+ * per read. */
+static void feed_all(struct h1_session *s, const struct h1_conn_info *ci,
+		     const struct piece *p, size_t n, size_t step, size_t cut)
+{
+	uint64_t t = 1000;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(p[i].data), off = 0;
+
+		while (off < len) {
+			size_t k = step ? step : len - off;
+			struct h1_chunk ch;
+
+			if (i == 0 && cut && off < cut && off + k > cut)
+				k = cut - off;
+			if (k > len - off)
+				k = len - off;
+			ch.data = p[i].data + off;
+			ch.cap_len = k;
+			ch.len = k;
+			ch.start_ns = t;
+			ch.end_ns = t + 500;
+			ch.tid = 99;
+			h1_session_feed(ctx, s, ci, p[i].req, &ch);
+			off += k;
+			t += 1000;
+		}
+	}
+}
+
+static const struct piece keepalive[] = {
+	{ true, "GET /users/123?x=1 HTTP/1.1\r\nHost: api.example:8080\r\n\r\n" },
+	{ false, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello" },
+	{ true, "POST /items HTTP/1.1\r\nHost: api\r\nContent-Length: 3\r\n\r\nabc" },
+	{ false, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
+		 "3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nTrailer: x\r\n\r\n" },
+	{ true, "HEAD /h HTTP/1.1\r\nHost: api\r\n\r\n" },
+	{ false, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" },
+	{ true, "GET /e HTTP/1.0\r\n\r\n" },
+	{ false, "HTTP/1.0 503 Busy\r\nContent-Length: 0\r\n\r\n" },
+};
+
+static void check_keepalive(bool client)
+{
+	assert_int_equal(nspans, 4);
+	assert_string_equal(sattr(&spans[0], "http.request.method"), "GET");
+	assert_string_equal(sattr(&spans[0], "url.path"), "/users/123");
+	assert_string_equal(sattr(&spans[0], "url.query"), "x=1");
+	assert_int_equal(iattr(&spans[0], "http.response.status_code"), 200);
+	assert_int_equal(iattr(&spans[0], "http.response.body.size"), 5);
+	assert_string_equal(sattr(&spans[0], "server.address"), "api.example");
+	assert_string_equal(spans[0].name, client ? "GET" : "GET /users/{id}");
+	assert_int_equal(spans[0].kind, client ? SPAN_KIND_CLIENT : SPAN_KIND_SERVER);
+	assert_int_equal(iattr(&spans[0], "server.port"), 8080);
+	assert_string_equal(sattr(&spans[1], "http.request.method"), "POST");
+	assert_int_equal(iattr(&spans[1], "http.response.status_code"), 201);
+	assert_int_equal(iattr(&spans[1], "http.request.body.size"), 3);
+	assert_int_equal(iattr(&spans[1], "http.response.body.size"), 5);
+	assert_string_equal(sattr(&spans[2], "http.request.method"), "HEAD");
+	assert_int_equal(iattr(&spans[2], "http.response.status_code"), 200);
+	assert_string_equal(sattr(&spans[3], "network.protocol.version"), "1.0");
+	assert_int_equal(iattr(&spans[3], "http.response.status_code"), 503);
+	assert_int_equal(spans[3].status, SPAN_STATUS_ERROR);
+	assert_int_equal(spans[0].status, SPAN_STATUS_UNSET);
+	for (int i = 0; i < nspans; i++) {
+		assert_true(spans[i].start_ns <= spans[i].end_ns);
+		if (i)
+			assert_true(spans[i - 1].end_ns <= spans[i].start_ns);
+		assert_int_equal(spans[i].pid, 7);
+		assert_int_equal(spans[i].tid, 99);
+		assert_int_equal(spans[i].conn_id, 42);
+	}
+}
+
+static void test_keepalive_whole(void **state)
+{
+	struct h1_session s;
+	struct h1_conn_info ci = info(false);
+
+	(void)state;
+	h1_session_init(&s);
+	feed_all(&s, &ci, keepalive, 8, 0, 0);
+	check_keepalive(false);
+	h1_session_close(ctx, &s, &ci);
+	assert_int_equal(nspans, 4);
+}
+
+/* The same spans (names, attributes, count) at every cut of the first
+ * request and with reads of every size from 1 to 16 bytes. */
+static void test_keepalive_every_split(void **state)
+{
+	size_t len0 = strlen(keepalive[0].data);
+
+	(void)state;
+	for (int client = 0; client < 2; client++) {
+		struct h1_conn_info ci = info(client);
+
+		for (size_t cut = 1; cut < len0; cut++) {
+			struct h1_session s;
+
+			nspans = 0;
+			h1_session_init(&s);
+			feed_all(&s, &ci, keepalive, 8, 0, cut);
+			check_keepalive(client);
+			h1_session_close(ctx, &s, &ci);
+		}
+		for (size_t step = 1; step <= 16; step++) {
+			struct h1_session s;
+
+			nspans = 0;
+			h1_session_init(&s);
+			feed_all(&s, &ci, keepalive, 8, step, 0);
+			check_keepalive(client);
+			h1_session_close(ctx, &s, &ci);
+		}
+	}
+}
+
+static void test_pipelined(void **state)
+{
+	static const struct piece p[] = {
+		{ true, "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n" },
+		{ false, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 404 No\r\n"
+			 "Content-Length: 1\r\n\r\nbHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nc" },
+	};
+	struct h1_conn_info ci = info(true);
+	struct h1_session s;
+
+	(void)state;
+	h1_session_init(&s);
+	feed_all(&s, &ci, p, 2, 0, 0);
+	assert_int_equal(nspans, 3);
+	assert_string_equal(sattr(&spans[0], "url.path"), "/a");
+	assert_string_equal(sattr(&spans[1], "url.path"), "/b");
+	assert_string_equal(sattr(&spans[2], "url.path"), "/c");
+	assert_int_equal(iattr(&spans[1], "http.response.status_code"), 404);
+	assert_int_equal(spans[1].status, SPAN_STATUS_ERROR);	/* client 4xx */
+	h1_session_close(ctx, &s, &ci);
+}
+
+/* Capture began inside a response body: nothing is invented until a read
+ * starts a request, and that exchange is traced. */
+static void test_mid_stream(void **state)
+{
+	static const struct piece p[] = {
+		{ false, "lo world, the tail of a body\r\n" },
+		{ true, "tail of a request body" },
+		{ true, "GET /next HTTP/1.1\r\nHost: h\r\n\r\n" },
+		{ false, "HTTP/1.1 204 No Content\r\n\r\n" },
+	};
+	struct h1_conn_info ci = info(false);
+	struct h1_session s;
+
+	(void)state;
+	h1_session_init(&s);
+	feed_all(&s, &ci, p, 4, 0, 0);
+	assert_int_equal(nspans, 1);
+	assert_string_equal(sattr(&spans[0], "url.path"), "/next");
+	assert_int_equal(iattr(&spans[0], "http.response.status_code"), 204);
+	assert_true(h1_ctx_stats(ctx)->parse_errors >= 1);
+	h1_session_close(ctx, &s, &ci);
+}
+
+/* A response without framing ends with the connection; one whose head was
+ * seen but whose request never was counts as an orphan. */
+static void test_until_close_and_orphan(void **state)
+{
+	static const struct piece p[] = {
+		{ false, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" },
+		{ true, "GET /stream HTTP/1.0\r\n\r\n" },
+		{ false, "HTTP/1.0 200 OK\r\n\r\nbody until the end" },
+		{ false, " and more" },
+	};
+	struct h1_conn_info ci = info(false);
+	struct h1_session s;
+	uint64_t orphans = h1_ctx_stats(ctx)->orphan_responses;
+
+	(void)state;
+	h1_session_init(&s);
+	feed_all(&s, &ci, p, 4, 0, 0);
+	assert_int_equal(nspans, 0);
+	h1_session_close(ctx, &s, &ci);
+	assert_int_equal(nspans, 1);
+	assert_int_equal(iattr(&spans[0], "http.response.body.size"), 27);
+	assert_int_equal(h1_ctx_stats(ctx)->orphan_responses, orphans + 1);
+}
+
+/* Capture cut short: a head beyond the captured bytes is skipped, body
+ * bytes beyond it are counted, and the next message is still found. */
+static void test_truncated_capture(void **state)
+{
+	struct h1_conn_info ci = info(false);
+	struct h1_session s;
+	struct h1_chunk ch = { .tid = 1 };
+	const char *req = "GET /big HTTP/1.1\r\nX-Long: aaaaaaaaaaaaaaaa\r\n\r\n";
+	const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
+	const char *req2 = "GET /ok HTTP/1.1\r\n\r\n";
+	uint64_t too_large = h1_ctx_stats(ctx)->head_too_large;
+
+	(void)state;
+	h1_session_init(&s);
+	ch.data = req;
+	ch.cap_len = 20;		/* head cut by the capture limit */
+	ch.len = strlen(req);
+	h1_session_feed(ctx, &s, &ci, true, &ch);
+	assert_int_equal(h1_ctx_stats(ctx)->head_too_large, too_large + 1);
+	ch.data = req2;
+	ch.cap_len = ch.len = strlen(req2);
+	h1_session_feed(ctx, &s, &ci, true, &ch);
+	ch.data = resp;
+	ch.cap_len = strlen(resp);
+	ch.len = strlen(resp) + 60000;	/* body beyond the capture */
+	h1_session_feed(ctx, &s, &ci, false, &ch);
+	assert_int_equal(nspans, 0);
+	ch.cap_len = 0;
+	ch.len = 40000;			/* e.g. sendfile: length only */
+	ch.end_ns = 777;
+	h1_session_feed(ctx, &s, &ci, false, &ch);
+	assert_int_equal(nspans, 1);
+	assert_string_equal(sattr(&spans[0], "url.path"), "/ok");
+	assert_int_equal(iattr(&spans[0], "http.response.body.size"), 100000);
+	h1_session_close(ctx, &s, &ci);
+}
+
+/* Garbage and non-HTTP bytes never make spans, and the pools come back. */
+static void test_garbage(void **state)
+{
+	struct h1_conn_info ci = info(false);
+	struct h1_session s;
+	char junk[3000];
+
+	(void)state;
+	srand(1);
+	for (int round = 0; round < 200; round++) {
+		struct h1_chunk ch = { .data = junk, .tid = 1 };
+
+		for (size_t i = 0; i < sizeof(junk); i++)
+			junk[i] = (char)rand();
+		if (round % 3 == 0)
+			memcpy(junk, "GET / HTTP/1.1\r\nHost", 20);	/* a head that never ends */
+		ch.cap_len = ch.len = 1 + rand() % sizeof(junk);
+		h1_session_init(&s);
+		h1_session_feed(ctx, &s, &ci, round & 1, &ch);
+		h1_session_feed(ctx, &s, &ci, !(round & 1), &ch);
+		h1_session_close(ctx, &s, &ci);
+	}
+	assert_int_equal(nspans, 0);
+	/* Every head buffer went back: four heads can be buffered at once. */
+	for (int i = 0; i < 4; i++) {
+		struct h1_session t;
+		struct h1_chunk ch = { .data = "GET /x HTTP/1.1\r\n", .cap_len = 17, .len = 17 };
+
+		h1_session_init(&t);
+		h1_session_feed(ctx, &t, &ci, true, &ch);
+		assert_int_equal(t.req.state, H1S_HEAD);
+		h1_session_close(ctx, &t, &ci);
+	}
+}
+
+/* No span to write into: the exchange is counted, not lost silently. */
+static void test_span_pool_empty(void **state)
+{
+	struct h1_conn_info ci = info(false);
+	struct h1_session s;
+	uint64_t failed = h1_ctx_stats(ctx)->span_alloc_failed;
+
+	(void)state;
+	refuse_alloc = true;
+	h1_session_init(&s);
+	feed_all(&s, &ci, keepalive, 2, 0, 0);
+	assert_int_equal(nspans, 0);
+	assert_int_equal(h1_ctx_stats(ctx)->span_alloc_failed, failed + 1);
+	refuse_alloc = false;
+	h1_session_close(ctx, &s, &ci);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_keepalive_whole, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keepalive_every_split, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mid_stream, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_until_close_and_orphan, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncated_capture, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_span_pool_empty, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
