@@ -27,6 +27,7 @@ struct conn {
 	uint8_t proto;			/* enum conn_proto */
 	uint8_t sniffed;		/* data events seen while UNKNOWN */
 	bool used;
+	bool seen_open;			/* connect() or accept() was seen */
 	struct kspan_tuple tuple;
 	uint64_t last_ns;		/* last event, monotonic */
 	char comm[KSPAN_COMM_LEN];

@@ -27,6 +27,7 @@ static void conn_info(const struct conn *c, struct h1_conn_info *ci)
 	ci->peer_addr = c->tuple.daddr;
 	ci->local_port = c->tuple.sport;
 	ci->peer_port = c->tuple.dport;
+	ci->seen_open = c->seen_open;
 }
 
 static void conn_release(void *ctx, struct conn *c)
@@ -41,12 +42,12 @@ static void conn_release(void *ctx, struct conn *c)
 }
 
 int app_init(struct kspan_app *a, uint32_t max_conns, uint32_t max_spans,
-	     uint64_t linger_ns)
+	     uint64_t linger_ns, bool pairing)
 {
 	struct h1_sink sink = { sink_alloc, sink_submit, a };
 
 	memset(a, 0, sizeof(*a));
-	a->traces = trace_buf_new(max_spans, linger_ns);
+	a->traces = trace_buf_new(max_spans, linger_ns, pairing);
 	a->conns = conn_table_new(max_conns, conn_release, a);
 	/* Request records: a few per connection on average; head buffers
 	 * only for heads split across reads. */
@@ -176,6 +177,7 @@ int app_handle_event(void *ctx, void *data, size_t size)
 			conn_remove(a->conns, c);
 		c = conn_get(a->conns, h->cookie, h->pid, h->ts_exit);
 		c->used = true;
+		c->seen_open = true;
 		c->tuple = e->tuple;
 		c->role = e->role;
 		memcpy(c->comm, e->comm, sizeof(c->comm));

@@ -28,7 +28,7 @@ struct kspan_app {
 };
 
 int app_init(struct kspan_app *a, uint32_t max_conns, uint32_t max_spans,
-	     uint64_t linger_ns);
+	     uint64_t linger_ns, bool pairing);
 void app_free(struct kspan_app *a);
 /* Decode one ring-buffer record. Always returns 0: a bad record is counted,
  * never fatal. Matches libbpf's ring_buffer_sample_fn. */

@@ -16,6 +16,10 @@ struct h1_req {
 	uint8_t span_id[8];
 	uint8_t parent_id[8];
 	uint8_t flags;
+	bool counted;		/* server request counted in its thread's entry */
+	uint32_t seq;		/* request number on the connection */
+	uint64_t nest_conn;	/* client: the server request being served */
+	uint32_t nest_seq;
 	uint64_t start_ns;	/* first request byte */
 	uint64_t resp_last_ns;	/* last response byte seen so far */
 	int64_t req_body;	/* body bytes, -1 unknown */
@@ -31,7 +35,21 @@ struct h1_req {
 	char target[H1_TARGET_MAX];
 };
 
+/* Server requests in flight per thread, for nesting client calls. */
+#define H1_THREADS 8192
+
+struct h1_thread {
+	uint64_t key;		/* pid << 32 | tid */
+	int32_t next;		/* hash chain or free list */
+	uint32_t count;		/* server requests in flight */
+	uint64_t conn;		/* the one in flight, when count == 1 */
+	uint32_t seq;
+};
+
 struct h1_ctx {
+	struct h1_thread threads[H1_THREADS];
+	int32_t thread_buckets[H1_THREADS];
+	int32_t free_thread;
 	struct h1_req *reqs;
 	int32_t free_req;
 	char *bufs;
@@ -60,6 +78,11 @@ struct h1_ctx *h1_ctx_new(uint32_t max_pending, uint32_t max_bufs, struct h1_sin
 	for (uint32_t i = 0; i < max_bufs; i++)
 		c->free_bufs[i] = max_bufs - 1 - i;
 	c->nfree_bufs = max_bufs;
+	for (int i = 0; i < H1_THREADS; i++) {
+		c->threads[i].next = i + 1 < H1_THREADS ? i + 1 : -1;
+		c->thread_buckets[i] = -1;
+	}
+	c->free_thread = 0;
 	c->sink = sink;
 	return c;
 }
@@ -79,6 +102,62 @@ const struct h1_stats *h1_ctx_stats(const struct h1_ctx *c)
 	return &c->st;
 }
 
+static int32_t *thread_slot(struct h1_ctx *c, uint64_t key)
+{
+	int32_t *pp = &c->thread_buckets[(key * 0x9e3779b97f4a7c15ull) >> 51];
+
+	while (*pp >= 0 && c->threads[*pp].key != key)
+		pp = &c->threads[*pp].next;
+	return pp;
+}
+
+static struct h1_thread *thread_find(struct h1_ctx *c, uint32_t pid, uint32_t tid)
+{
+	int32_t *pp = thread_slot(c, (uint64_t)pid << 32 | tid);
+
+	return *pp >= 0 ? &c->threads[*pp] : NULL;
+}
+
+/* A server request was read on this thread. */
+static bool thread_enter(struct h1_ctx *c, uint32_t pid, uint32_t tid, uint64_t conn,
+			 uint32_t seq)
+{
+	uint64_t key = (uint64_t)pid << 32 | tid;
+	int32_t *pp = thread_slot(c, key), i;
+	struct h1_thread *t;
+
+	if (*pp < 0) {
+		if (c->free_thread < 0) {
+			c->st.threads_full++;
+			return false;
+		}
+		i = c->free_thread;
+		t = &c->threads[i];
+		c->free_thread = t->next;
+		t->key = key;
+		t->count = 0;
+		t->next = -1;
+		*pp = i;
+	}
+	t = &c->threads[*pp];
+	if (++t->count == 1) {
+		t->conn = conn;
+		t->seq = seq;
+	}
+	return true;
+}
+
+static void thread_leave(struct h1_ctx *c, uint32_t pid, uint32_t tid)
+{
+	int32_t *pp = thread_slot(c, (uint64_t)pid << 32 | tid), i = *pp;
+
+	if (i < 0 || --c->threads[i].count)
+		return;
+	*pp = c->threads[i].next;
+	c->threads[i].next = c->free_thread;
+	c->free_thread = i;
+}
+
 static void stream_init(struct h1_stream *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -93,6 +172,8 @@ void h1_session_init(struct h1_session *s)
 	s->head = s->tail = -1;
 	s->npending = 0;
 	s->upgraded = false;
+	s->seq_broken = false;
+	s->nreq = 0;
 }
 
 static void buf_release(struct h1_ctx *c, struct h1_stream *st)
@@ -117,6 +198,7 @@ static void req_free(struct h1_ctx *c, int32_t i)
 static void lose(struct h1_ctx *c, struct h1_stream *st)
 {
 	buf_release(c, st);
+	st->was_lost = true;
 	st->state = H1S_LOST;
 	st->rec = -1;
 }
@@ -204,6 +286,14 @@ static void build_span(struct h1_ctx *c, const struct h1_conn_info *ci,
 	sp->pid = ci->pid;
 	sp->tid = r->tid;
 	sp->conn_id = ci->conn_id;
+	sp->seq = ci->seen_open ? r->seq : 0;
+	sp->req_no = r->seq;
+	sp->nest_conn = r->nest_conn;
+	sp->nest_seq = r->nest_seq;
+	sp->local_port = ci->local_port;
+	sp->peer_port = ci->peer_port;
+	memcpy(sp->local_addr, ci->local_addr, 16);
+	memcpy(sp->peer_addr, ci->peer_addr, 16);
 
 	addr_fmt(ci->local_addr, local, sizeof(local));
 	addr_fmt(ci->peer_addr, peer, sizeof(peer));
@@ -282,6 +372,8 @@ static void finish_front(struct h1_ctx *c, struct h1_session *s,
 	if (i < 0)
 		return;
 	r = &c->reqs[i];
+	if (r->counted)
+		thread_leave(c, ci->pid, r->tid);
 	if (r->resp_started)
 		build_span(c, ci, r, end_ns);
 	else
@@ -303,6 +395,7 @@ static struct h1_req *front_open(struct h1_ctx *c, struct h1_session *s)
 }
 
 static void on_request(struct h1_ctx *c, struct h1_session *s,
+		       const struct h1_conn_info *ci,
 		       const struct http1_request *rq, uint64_t start_ns, uint32_t tid)
 {
 	const struct http1_header *host;
@@ -311,6 +404,9 @@ static void on_request(struct h1_ctx *c, struct h1_session *s,
 	int32_t i;
 
 	c->st.requests++;
+	s->nreq++;
+	if (s->req.was_lost)
+		s->seq_broken = true;
 	if (http1_request_framing(rq, &f) < 0) {
 		c->st.parse_errors++;
 		lose(c, &s->req);
@@ -319,8 +415,10 @@ static void on_request(struct h1_ctx *c, struct h1_session *s,
 	s->req.rec = -1;
 	if (s->npending >= H1_PIPELINE_MAX) {
 		c->st.pipeline_full++;
+		s->seq_broken = true;
 	} else if (c->free_req < 0) {
 		c->st.pool_exhausted++;
+		s->seq_broken = true;
 	} else {
 		i = c->free_req;
 		r = &c->reqs[i];
@@ -331,6 +429,19 @@ static void on_request(struct h1_ctx *c, struct h1_session *s,
 		ids_trace_id(r->trace_id);
 		ids_span_id(r->span_id);
 		r->flags = 1;
+		r->seq = s->seq_broken ? 0 : s->nreq;
+		if (ci->client) {
+			struct h1_thread *t = thread_find(c, ci->pid, tid);
+
+			if (t && t->count == 1) {
+				r->nest_conn = t->conn;
+				r->nest_seq = t->seq;
+			} else if (t && t->count > 1) {
+				c->st.nest_ambiguous++;
+			}
+		} else {
+			r->counted = thread_enter(c, ci->pid, tid, ci->conn_id, s->nreq);
+		}
 		r->start_ns = start_ns;
 		r->minor = rq->minor_version;
 		r->req_body = f.body == HTTP1_BODY_LENGTH ? (int64_t)f.length : 0;
@@ -454,7 +565,7 @@ static int parse_head(struct h1_ctx *c, struct h1_session *s,
 
 		n = http1_parse_request(buf, len, H1_HEAD_MAX, &rq);
 		if (n > 0)
-			on_request(c, s, &rq, start_ns, ch->tid);
+			on_request(c, s, ci, &rq, start_ns, ch->tid);
 	} else {
 		struct http1_response rs = { .headers = hdrs, .num_headers = H1_MAX_HEADERS };
 
@@ -528,25 +639,28 @@ void h1_session_feed(struct h1_ctx *c, struct h1_session *s,
 			break;
 		case H1S_HEAD: {
 			uint32_t old = st->buf_len, take = cap - off;
+			int32_t b = st->buf;
 
 			if (take > H1_HEAD_MAX - old)
 				take = H1_HEAD_MAX - old;
-			memcpy(buf_ptr(c, st->buf) + old, p + off, take);
-			st->buf_len += take;
-			n = parse_head(c, s, ci, is_req, buf_ptr(c, st->buf), st->buf_len,
+			memcpy(buf_ptr(c, b) + old, p + off, take);
+			/* Detach the buffer while its head is handled: a framing
+			 * error in there loses the stream, which must not free
+			 * the buffer under us. */
+			st->buf = -1;
+			st->buf_len = 0;
+			n = parse_head(c, s, ci, is_req, buf_ptr(c, b), old + take,
 				       st->head_ns, ch);
+			if (n == -2 && old + take < H1_HEAD_MAX && !uncaptured) {
+				st->buf = b;
+				st->buf_len = old + take;
+				return;
+			}
+			c->free_bufs[c->nfree_bufs++] = b;
 			if (n > 0) {
-				/* parse_head set the next state; the buffer is done. */
-				int32_t b = st->buf;
-
-				st->buf = -1;
-				st->buf_len = 0;
-				c->free_bufs[c->nfree_bufs++] = b;
 				off += n - old;
 				break;
 			}
-			if (n == -2 && st->buf_len < H1_HEAD_MAX && !uncaptured)
-				return;
 			if (n == -2)
 				c->st.head_too_large++;
 			else

@@ -29,6 +29,7 @@ enum h1_state {
 /* One direction of a connection. */
 struct h1_stream {
 	uint8_t state;		/* enum h1_state */
+	bool was_lost;		/* lost step at least once */
 	int32_t buf;		/* head buffer in the pool, -1 when none */
 	uint32_t buf_len;
 	uint64_t remaining;
@@ -50,6 +51,8 @@ struct h1_stats {
 	uint64_t pipeline_full;		/* requests dropped: too many awaiting response */
 	uint64_t pool_exhausted;	/* head buffers or request records ran out */
 	uint64_t span_alloc_failed;	/* finished exchanges with no span to put them in */
+	uint64_t nest_ambiguous;	/* client requests from a thread serving several */
+	uint64_t threads_full;		/* thread table full: request not nested */
 };
 
 struct h1_conn_info {
@@ -60,6 +63,8 @@ struct h1_conn_info {
 	const uint8_t *peer_addr;
 	uint16_t local_port;
 	uint16_t peer_port;
+	bool seen_open;			/* connect/accept was seen: request numbers
+					 * on both ends agree */
 };
 
 struct h1_session {
@@ -68,6 +73,8 @@ struct h1_session {
 	int32_t head, tail;		/* FIFO of request records awaiting a response */
 	uint8_t npending;
 	bool upgraded;			/* switched protocols: nothing more to parse */
+	bool seq_broken;		/* a request went uncounted: no pairing by order */
+	uint32_t nreq;			/* requests seen */
 };
 
 /* Bytes moved by one syscall. start_ns is when the first byte moved, end_ns

@@ -42,6 +42,8 @@ static const char usage[] =
 "                         exporting it (default 500)\n"
 "      --idle-timeout S   forget connections idle for S seconds (default 120)\n"
 "      --max-conns N      connections tracked at once (default 16384)\n"
+"      --no-local-pairing do not link a server span to the client span at the\n"
+"                         other end of its connection on this host\n"
 "  -v, --verbose          libbpf messages and counters every 5 s on stderr\n"
 "  -h, --help             this text\n"
 "      --version          print the version\n"
@@ -60,6 +62,7 @@ struct opts {
 	uint32_t idle_s;
 	uint32_t max_conns;
 	bool verbose;
+	bool no_pairing;
 };
 
 static int parse_u32(const char *s, const char *what, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -121,7 +124,7 @@ static int cmd_probe(int argc, char **argv)
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_CAP = 256, OPT_LINGER, OPT_IDLE, OPT_MAXCONNS, OPT_VERSION };
+	enum { OPT_CAP = 256, OPT_LINGER, OPT_IDLE, OPT_MAXCONNS, OPT_VERSION, OPT_NOPAIR };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "exporter", required_argument, NULL, 'e' },
@@ -131,6 +134,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "linger-ms", required_argument, NULL, OPT_LINGER },
 		{ "idle-timeout", required_argument, NULL, OPT_IDLE },
 		{ "max-conns", required_argument, NULL, OPT_MAXCONNS },
+		{ "no-local-pairing", no_argument, NULL, OPT_NOPAIR },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -182,6 +186,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (parse_u32(optarg, "--max-conns", 16, 1u << 22, &o->max_conns))
 				return -1;
 			break;
+		case OPT_NOPAIR:
+			o->no_pairing = true;
+			break;
 		case 'v':
 			o->verbose = true;
 			break;
@@ -232,10 +239,13 @@ static void print_counters(const struct loader *l, const struct kspan_app *a, FI
 		(unsigned long long)h->head_too_large, (unsigned long long)h->lost_events,
 		(unsigned long long)h->orphan_responses, (unsigned long long)h->unanswered,
 		(unsigned long long)h->pipeline_full, (unsigned long long)h->pool_exhausted);
-	fprintf(f, "kspan: spans: exported=%llu traces=%llu dropped=%llu flushed_early=%llu\n",
+	fprintf(f, "kspan: spans: exported=%llu traces=%llu dropped=%llu flushed_early=%llu "
+		"paired=%llu nested=%llu nest_ambiguous=%llu link_refused=%llu\n",
 		(unsigned long long)ts->spans_out, (unsigned long long)ts->traces_out,
 		(unsigned long long)(ts->dropped + h->span_alloc_failed),
-		(unsigned long long)ts->flushed_early);
+		(unsigned long long)ts->flushed_early, (unsigned long long)ts->paired,
+		(unsigned long long)ts->nested, (unsigned long long)h->nest_ambiguous,
+		(unsigned long long)ts->link_refused);
 }
 
 int main(int argc, char **argv)
@@ -276,7 +286,7 @@ int main(int argc, char **argv)
 		return 1;
 
 	ids_init();
-	if (app_init(&app, o.max_conns, 4096, (uint64_t)o.linger_ms * 1000000)) {
+	if (app_init(&app, o.max_conns, 4096, (uint64_t)o.linger_ms * 1000000, !o.no_pairing)) {
 		fprintf(stderr, "kspan: failed to allocate tables for %u connections: out of memory "
 			"(lower --max-conns)\n", o.max_conns);
 		return 1;

@@ -58,6 +58,20 @@ struct span {
 	uint32_t tid;			/* thread that read/wrote the request */
 	uint64_t conn_id;		/* socket cookie of the connection */
 	char name[SPAN_NAME_MAX];	/* NUL-terminated */
+	/* Linking, resolved in the trace buffer; not exported. */
+	uint32_t seq;			/* request number on its connection from 1;
+					 * 0: the connection was not seen from its
+					 * start, so no pairing by order */
+	uint32_t req_no;		/* request number on its connection as kspan
+					 * counted it, from 1 */
+	uint16_t local_port;
+	uint16_t peer_port;
+	uint8_t local_addr[16];		/* IPv4-mapped for IPv4 */
+	uint8_t peer_addr[16];
+	uint64_t nest_conn;		/* client spans: the server request the
+					 * thread was serving (conn_id, seq), if it
+					 * was serving exactly one; 0 otherwise */
+	uint32_t nest_seq;
 	uint16_t nattrs;
 	uint16_t strused;
 	uint32_t attrs_dropped;		/* attributes that did not fit */

@@ -4,63 +4,72 @@
 
 #include "trace.h"
 
-/* Slot states: free, handed out by alloc, submitted and waiting. */
 enum { SLOT_FREE, SLOT_FILLING, SLOT_WAITING };
 
-struct group {			/* one trace being gathered */
-	uint8_t trace_id[16];
-	int32_t first;		/* span slots, linked through slot_next */
-	int32_t hnext;		/* hash chain, or free list */
-	int32_t prev, next;	/* age order: oldest first */
-	uint64_t last_ns;
-	uint32_t nspans;
-	bool used;
+/* Indices over waiting spans. */
+enum {
+	IDX_PAIR_SERVER,	/* server spans not yet claimed by a client span */
+	IDX_PAIR_CLIENT,	/* client spans not yet joined by a server span */
+	IDX_SELF,		/* server spans, by (pid, conn, request number) */
+	IDX_NEST_WAIT,		/* client spans waiting for their server span */
+	IDX_MAX,
+};
+
+struct slot {
+	uint8_t state;
+	uint8_t in_idx;		/* bit per index the slot is chained in */
+	int32_t parent;		/* linked parent slot, or -1 */
+	int32_t uf;		/* union-find parent */
+	int32_t mnext;		/* next member of the component */
+	int32_t mtail;		/* at a root: last member */
+	int32_t inext[IDX_MAX];	/* index chains; also the free list (inext[0]) */
+	uint64_t key[IDX_MAX];	/* hash under which it is chained */
+	uint64_t last_ns;	/* at a root: latest submit in the component */
 };
 
 struct trace_buf {
 	struct span *spans;
-	uint8_t *slot_state;
-	int32_t *slot_next;
-	int32_t free_span;
-	struct group *groups;
-	int32_t free_group;
-	int32_t *buckets;
-	uint32_t nbuckets;
-	int32_t oldest, newest;
+	struct slot *slots;
+	int32_t *buckets[IDX_MAX];
+	uint32_t mask;
+	int32_t free_slot;
 	uint32_t max;
 	uint64_t linger_ns;
-	const struct span **out;	/* scratch for one trace's spans */
+	bool pairing;
+	const struct span **out;	/* scratch for one trace */
+	int32_t *stack;			/* scratch for one trace */
 	struct exporter *exp[TRACE_MAX_EXPORTERS];
 	int nexp;
 	struct trace_stats st;
 };
 
-struct trace_buf *trace_buf_new(uint32_t max, uint64_t linger_ns)
+struct trace_buf *trace_buf_new(uint32_t max, uint64_t linger_ns, bool pairing)
 {
 	struct trace_buf *t = calloc(1, sizeof(*t));
+	uint32_t n = 1;
 
 	if (!t || !max)
 		goto fail;
-	t->nbuckets = 1;
-	while (t->nbuckets < max)
-		t->nbuckets <<= 1;
+	while (n < max)
+		n <<= 1;
+	t->mask = n - 1;
 	t->spans = calloc(max, sizeof(*t->spans));
-	t->slot_state = calloc(max, 1);
-	t->slot_next = calloc(max, sizeof(*t->slot_next));
-	t->groups = calloc(max, sizeof(*t->groups));
-	t->buckets = malloc(t->nbuckets * sizeof(*t->buckets));
+	t->slots = calloc(max, sizeof(*t->slots));
 	t->out = calloc(max, sizeof(*t->out));
-	if (!t->spans || !t->slot_state || !t->slot_next || !t->groups ||
-	    !t->buckets || !t->out)
+	t->stack = calloc(max, sizeof(*t->stack));
+	if (!t->spans || !t->slots || !t->out || !t->stack)
 		goto fail;
-	memset(t->buckets, 0xff, t->nbuckets * sizeof(*t->buckets));
-	for (uint32_t i = 0; i < max; i++) {
-		t->slot_next[i] = i + 1 < max ? (int32_t)i + 1 : -1;
-		t->groups[i].hnext = i + 1 < max ? (int32_t)i + 1 : -1;
+	for (int i = 0; i < IDX_MAX; i++) {
+		t->buckets[i] = malloc(n * sizeof(int32_t));
+		if (!t->buckets[i])
+			goto fail;
+		memset(t->buckets[i], 0xff, n * sizeof(int32_t));
 	}
+	for (uint32_t i = 0; i < max; i++)
+		t->slots[i].inext[0] = i + 1 < max ? (int32_t)i + 1 : -1;
 	t->max = max;
-	t->oldest = t->newest = -1;
 	t->linger_ns = linger_ns;
+	t->pairing = pairing;
 	return t;
 fail:
 	trace_buf_free(t);
@@ -71,12 +80,12 @@ void trace_buf_free(struct trace_buf *t)
 {
 	if (!t)
 		return;
+	for (int i = 0; i < IDX_MAX; i++)
+		free(t->buckets[i]);
 	free(t->spans);
-	free(t->slot_state);
-	free(t->slot_next);
-	free(t->groups);
-	free(t->buckets);
+	free(t->slots);
 	free(t->out);
+	free(t->stack);
 	free(t);
 }
 
@@ -88,22 +97,204 @@ int trace_add_exporter(struct trace_buf *t, struct exporter *e)
 	return 0;
 }
 
-static uint32_t bucket(const struct trace_buf *t, const uint8_t id[16])
+static uint64_t mix(uint64_t h, const void *p, size_t n)
 {
-	uint64_t h;
+	const uint8_t *b = p;
 
-	memcpy(&h, id + 8, sizeof(h));
-	return (uint32_t)((h * 0x9e3779b97f4a7c15ull) >> 32) & (t->nbuckets - 1);
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;	/* FNV-1a */
+	return h;
 }
 
-static void export_group(struct trace_buf *t, int32_t gi)
+/* Both ends of a connection and the request number, seen from the client. */
+static uint64_t pair_key(const uint8_t *caddr, uint16_t cport, const uint8_t *saddr,
+			 uint16_t sport, uint32_t seq)
 {
-	struct group *g = &t->groups[gi];
-	uint32_t n = 0;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	h = mix(h, caddr, 16);
+	h = mix(h, &cport, 2);
+	h = mix(h, saddr, 16);
+	h = mix(h, &sport, 2);
+	return mix(h, &seq, 4);
+}
+
+static uint64_t self_key(uint32_t pid, uint64_t conn, uint32_t seq)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	h = mix(h, &pid, 4);
+	h = mix(h, &conn, 8);
+	return mix(h, &seq, 4);
+}
+
+static void idx_add(struct trace_buf *t, int idx, int32_t i, uint64_t key)
+{
+	int32_t *b = &t->buckets[idx][key & t->mask];
+
+	t->slots[i].key[idx] = key;
+	t->slots[i].inext[idx] = *b;
+	t->slots[i].in_idx |= 1 << idx;
+	*b = i;
+}
+
+static void idx_del(struct trace_buf *t, int idx, int32_t i)
+{
 	int32_t *pp;
 
-	for (int32_t i = g->first; i >= 0; i = t->slot_next[i])
-		t->out[n++] = &t->spans[i];
+	if (!(t->slots[i].in_idx & (1 << idx)))
+		return;
+	pp = &t->buckets[idx][t->slots[i].key[idx] & t->mask];
+	while (*pp >= 0 && *pp != i)
+		pp = &t->slots[*pp].inext[idx];
+	if (*pp == i)
+		*pp = t->slots[i].inext[idx];
+	t->slots[i].in_idx &= ~(1 << idx);
+}
+
+static int32_t find(struct trace_buf *t, int32_t i)
+{
+	while (t->slots[i].uf != i) {
+		t->slots[i].uf = t->slots[t->slots[i].uf].uf;	/* path halving */
+		i = t->slots[i].uf;
+	}
+	return i;
+}
+
+/* Make parent the parent of child: refused when child has one already,
+ * when the parent did not start first, or when it would close a loop. */
+static bool link_spans(struct trace_buf *t, int32_t child, int32_t parent)
+{
+	struct slot *c = &t->slots[child];
+	int32_t ra, rb, p = parent;
+
+	if (c->parent >= 0 || child == parent)
+		return false;
+	if (t->spans[parent].start_ns > t->spans[child].start_ns) {
+		t->st.link_refused++;
+		return false;
+	}
+	for (int depth = 0; p >= 0 && depth < 256; depth++, p = t->slots[p].parent) {
+		if (p == child) {
+			t->st.link_refused++;
+			return false;
+		}
+	}
+	c->parent = parent;
+	ra = find(t, parent);
+	rb = find(t, child);
+	if (ra != rb) {
+		t->slots[rb].uf = ra;
+		t->slots[t->slots[ra].mtail].mnext = rb;
+		t->slots[ra].mtail = t->slots[rb].mtail;
+		if (t->slots[rb].last_ns > t->slots[ra].last_ns)
+			t->slots[ra].last_ns = t->slots[rb].last_ns;
+	}
+	return true;
+}
+
+static bool same_pair(const struct span *srv, const struct span *cli)
+{
+	return srv->seq == cli->seq && srv->peer_port == cli->local_port &&
+	       srv->local_port == cli->peer_port &&
+	       memcmp(srv->peer_addr, cli->local_addr, 16) == 0 &&
+	       memcmp(srv->local_addr, cli->peer_addr, 16) == 0;
+}
+
+static void link_new(struct trace_buf *t, int32_t i)
+{
+	struct span *s = &t->spans[i];
+	uint64_t k;
+	int32_t j, next;
+
+	if (s->kind == SPAN_KIND_SERVER) {
+		if (t->pairing && s->seq) {
+			k = pair_key(s->peer_addr, s->peer_port, s->local_addr, s->local_port, s->seq);
+			for (j = t->buckets[IDX_PAIR_CLIENT][k & t->mask]; j >= 0;
+			     j = t->slots[j].inext[IDX_PAIR_CLIENT])
+				if (t->slots[j].key[IDX_PAIR_CLIENT] == k && same_pair(s, &t->spans[j]))
+					break;
+			if (j >= 0) {
+				idx_del(t, IDX_PAIR_CLIENT, j);
+				if (link_spans(t, i, j))
+					t->st.paired++;
+			} else {
+				idx_add(t, IDX_PAIR_SERVER, i, k);
+			}
+		}
+		/* Client calls this request's thread made while serving it. */
+		k = self_key(s->pid, s->conn_id, s->req_no);
+		for (j = t->buckets[IDX_NEST_WAIT][k & t->mask]; j >= 0; j = next) {
+			struct span *c = &t->spans[j];
+
+			next = t->slots[j].inext[IDX_NEST_WAIT];
+			if (t->slots[j].key[IDX_NEST_WAIT] != k || c->pid != s->pid ||
+			    c->nest_conn != s->conn_id || c->nest_seq != s->req_no)
+				continue;
+			idx_del(t, IDX_NEST_WAIT, j);
+			if (link_spans(t, j, i))
+				t->st.nested++;
+		}
+		idx_add(t, IDX_SELF, i, k);
+		return;
+	}
+	if (s->kind != SPAN_KIND_CLIENT)
+		return;
+	if (t->pairing && s->seq) {
+		k = pair_key(s->local_addr, s->local_port, s->peer_addr, s->peer_port, s->seq);
+		for (j = t->buckets[IDX_PAIR_SERVER][k & t->mask]; j >= 0;
+		     j = t->slots[j].inext[IDX_PAIR_SERVER])
+			if (t->slots[j].key[IDX_PAIR_SERVER] == k && same_pair(&t->spans[j], s))
+				break;
+		if (j >= 0) {
+			idx_del(t, IDX_PAIR_SERVER, j);
+			if (link_spans(t, j, i))
+				t->st.paired++;
+		} else {
+			idx_add(t, IDX_PAIR_CLIENT, i, k);
+		}
+	}
+	if (s->nest_conn) {
+		k = self_key(s->pid, s->nest_conn, s->nest_seq);
+		for (j = t->buckets[IDX_SELF][k & t->mask]; j >= 0; j = t->slots[j].inext[IDX_SELF]) {
+			struct span *p = &t->spans[j];
+
+			if (t->slots[j].key[IDX_SELF] == k && p->pid == s->pid &&
+			    p->conn_id == s->nest_conn && p->req_no == s->nest_seq)
+				break;
+		}
+		if (j >= 0) {
+			if (link_spans(t, i, j))
+				t->st.nested++;
+		} else {
+			idx_add(t, IDX_NEST_WAIT, i, k);
+		}
+	}
+}
+
+/* Export the component rooted at r, ids taken from its root span. */
+static void export_component(struct trace_buf *t, int32_t r)
+{
+	uint32_t n = 0;
+
+	for (int32_t i = r; i >= 0; i = t->slots[i].mnext)
+		t->stack[n++] = i;
+	for (uint32_t k = 0; k < n; k++) {
+		int32_t i = t->stack[k], top = i;
+		struct span *s = &t->spans[i];
+
+		for (int depth = 0; t->slots[top].parent >= 0 && depth < 256; depth++)
+			top = t->slots[top].parent;
+		if (top != i)
+			memcpy(s->trace_id, t->spans[top].trace_id, sizeof(s->trace_id));
+		if (t->slots[i].parent >= 0) {
+			const struct span *p = &t->spans[t->slots[i].parent];
+
+			memcpy(s->parent_span_id, p->span_id, sizeof(s->parent_span_id));
+			s->trace_flags = t->spans[top].trace_flags;
+		}
+		t->out[k] = s;
+	}
 	for (int e = 0; e < t->nexp; e++) {
 		if (t->exp[e]->export(t->exp[e], t->out, n) == 0)
 			t->exp[e]->spans_exported += n;
@@ -112,93 +303,69 @@ static void export_group(struct trace_buf *t, int32_t gi)
 	}
 	t->st.spans_out += n;
 	t->st.traces_out++;
-	/* Release the spans, then the group. */
-	for (int32_t i = g->first, next; i >= 0; i = next) {
-		next = t->slot_next[i];
-		t->slot_state[i] = SLOT_FREE;
-		t->slot_next[i] = t->free_span;
-		t->free_span = i;
+	for (uint32_t k = 0; k < n; k++) {
+		int32_t i = t->stack[k];
+
+		for (int idx = 0; idx < IDX_MAX; idx++)
+			idx_del(t, idx, i);
+		t->slots[i].state = SLOT_FREE;
+		t->slots[i].inext[0] = t->free_slot;
+		t->free_slot = i;
 	}
-	pp = &t->buckets[bucket(t, g->trace_id)];
-	while (*pp >= 0 && *pp != gi)
-		pp = &t->groups[*pp].hnext;
-	if (*pp == gi)
-		*pp = g->hnext;
-	if (g->prev >= 0)
-		t->groups[g->prev].next = g->next;
-	else
-		t->oldest = g->next;
-	if (g->next >= 0)
-		t->groups[g->next].prev = g->prev;
-	else
-		t->newest = g->prev;
-	g->used = false;
-	g->hnext = t->free_group;
-	t->free_group = gi;
 }
 
 struct span *trace_span_alloc(struct trace_buf *t)
 {
 	int32_t i;
 
-	if (t->free_span < 0 && t->oldest >= 0) {
-		export_group(t, t->oldest);
-		t->st.flushed_early++;
+	if (t->free_slot < 0) {
+		int32_t oldest = -1;
+
+		for (uint32_t k = 0; k < t->max; k++)
+			if (t->slots[k].state == SLOT_WAITING && t->slots[k].uf == (int32_t)k &&
+			    (oldest < 0 || t->slots[k].last_ns < t->slots[oldest].last_ns))
+				oldest = k;
+		if (oldest >= 0) {
+			export_component(t, oldest);
+			t->st.flushed_early++;
+		}
 	}
-	i = t->free_span;
+	i = t->free_slot;
 	if (i < 0) {
 		t->st.dropped++;
 		return NULL;
 	}
-	t->free_span = t->slot_next[i];
-	t->slot_state[i] = SLOT_FILLING;
-	t->slot_next[i] = -1;
+	t->free_slot = t->slots[i].inext[0];
+	memset(&t->slots[i], 0, sizeof(t->slots[i]));
+	t->slots[i].state = SLOT_FILLING;
 	return &t->spans[i];
 }
 
 void trace_span_submit(struct trace_buf *t, struct span *s, uint64_t now_ns)
 {
-	int32_t si = s - t->spans, gi;
-	uint32_t b = bucket(t, s->trace_id);
-	struct group *g;
+	int32_t i = s - t->spans;
+	struct slot *sl = &t->slots[i];
 
 	t->st.spans_in++;
-	for (gi = t->buckets[b]; gi >= 0; gi = t->groups[gi].hnext)
-		if (memcmp(t->groups[gi].trace_id, s->trace_id, 16) == 0)
-			break;
-	if (gi < 0) {
-		/* There are as many groups as spans, so one is always free. */
-		gi = t->free_group;
-		g = &t->groups[gi];
-		t->free_group = g->hnext;
-		memcpy(g->trace_id, s->trace_id, 16);
-		g->first = -1;
-		g->nspans = 0;
-		g->used = true;
-		g->hnext = t->buckets[b];
-		t->buckets[b] = gi;
-		g->prev = t->newest;
-		g->next = -1;
-		if (t->newest >= 0)
-			t->groups[t->newest].next = gi;
-		else
-			t->oldest = gi;
-		t->newest = gi;
-	}
-	g = &t->groups[gi];
-	t->slot_state[si] = SLOT_WAITING;
-	t->slot_next[si] = g->first;
-	g->first = si;
-	g->nspans++;
-	g->last_ns = now_ns;
+	sl->state = SLOT_WAITING;
+	sl->parent = -1;
+	sl->uf = i;
+	sl->mnext = -1;
+	sl->mtail = i;
+	sl->last_ns = now_ns;
+	link_new(t, i);
+	/* New activity keeps the whole trace waiting. */
+	t->slots[find(t, i)].last_ns = now_ns;
 }
 
 void trace_flush(struct trace_buf *t, uint64_t now_ns, bool all)
 {
-	for (int32_t gi = t->oldest, next; gi >= 0; gi = next) {
-		next = t->groups[gi].next;
-		if (all || now_ns - t->groups[gi].last_ns >= t->linger_ns)
-			export_group(t, gi);
+	for (uint32_t i = 0; i < t->max; i++) {
+		struct slot *sl = &t->slots[i];
+
+		if (sl->state == SLOT_WAITING && sl->uf == (int32_t)i &&
+		    (all || now_ns - sl->last_ns >= t->linger_ns))
+			export_component(t, i);
 	}
 }
 

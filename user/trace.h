@@ -1,11 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Finished spans wait here, grouped by trace id, until their trace has been
- * quiet for `linger`; then the whole trace goes to the exporters. A fixed
- * pool of spans, allocated once: when it is full the oldest trace is sent
- * early, and if that frees nothing the span is dropped and counted. */
+/* Finished spans wait here until their trace has been quiet for `linger`,
+ * and are linked meanwhile:
+ * - pairing: a server span whose connection's other end is a client span of
+ *   this host, with the same request number on that connection, is the
+ *   client span's child;
+ * - nesting: a client span sent by a thread that was serving exactly one
+ *   server request is that request's child.
+ * Links are made whichever span arrives first. Linked spans form one trace,
+ * exported together with the root's trace id. A fixed pool of spans,
+ * allocated once: when it is full the oldest trace is sent early, and if that
+ * frees nothing the span is dropped and counted. */
 #ifndef __KSPAN_TRACE_H
 #define __KSPAN_TRACE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "export.h"
@@ -19,11 +27,14 @@ struct trace_stats {
 	uint64_t traces_out;
 	uint64_t dropped;		/* no free span in the pool */
 	uint64_t flushed_early;		/* traces sent before their linger ran out */
+	uint64_t paired;		/* server spans linked to a client span of this host */
+	uint64_t nested;		/* client spans linked to the server span of their thread */
+	uint64_t link_refused;		/* candidate links refused: timing or a cycle */
 };
 
 struct trace_buf;
 
-struct trace_buf *trace_buf_new(uint32_t max_spans, uint64_t linger_ns);
+struct trace_buf *trace_buf_new(uint32_t max_spans, uint64_t linger_ns, bool pairing);
 void trace_buf_free(struct trace_buf *t);
 int trace_add_exporter(struct trace_buf *t, struct exporter *e);
 struct span *trace_span_alloc(struct trace_buf *t);

@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!ready) {
 		ids_init();
-		if (app_init(&app, 32, 64, 0))
+		if (app_init(&app, 32, 64, 0, true))
 			abort();
 		ready = true;
 	}
