@@ -252,20 +252,43 @@ static __always_inline int handle_enter(struct pt_regs *regs, long id)
 	return 0;
 }
 
-static __always_inline int handle_exit(long ret)
+/* A read or write that was already in the kernel when kspan attached has no
+ * entry record; its arguments are still in the saved user registers. */
+static __always_inline bool recover_entry(struct pt_regs *regs, __u64 pid_tgid,
+					  struct active_call *a)
+{
+	__u8 op;
+
+	if (!is_traced(pid_tgid >> 32))
+		return false;
+	op = syscall_op(BPF_CORE_READ(regs, orig_ax));
+	if (!op || op == KSPAN_OP_CLOSE || op == KSPAN_OP_CONNECT || op == KSPAN_OP_ACCEPT)
+		return false;
+	a->op = op;
+	a->fd = (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
+	a->arg = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	a->count = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	a->ts = bpf_ktime_get_ns();	/* entry time unknown */
+	a->sk = 0;
+	return true;
+}
+
+static __always_inline int handle_exit(struct pt_regs *regs, long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
-	struct active_call *ap, a;
+	struct active_call *ap, a = {};
 	struct kspan_sock *sock;
 	struct sock *sk;
 	__u8 role;
 
 	ap = bpf_map_lookup_elem(&active, &tid);
-	if (!ap)
+	if (ap) {
+		a = *ap;
+		bpf_map_delete_elem(&active, &tid);
+	} else if (ret <= 0 || !recover_entry(regs, pid_tgid, &a)) {
 		return 0;
-	a = *ap;
-	bpf_map_delete_elem(&active, &tid);
+	}
 
 	switch (a.op) {
 	case KSPAN_OP_CONNECT:
@@ -285,7 +308,7 @@ static __always_inline int handle_exit(long ret)
 		if (ret <= 0)
 			return 0;
 		sk = (struct sock *)a.sk;
-		if (!sk && (targ_fd_walk || a.op == KSPAN_OP_SENDFILE))
+		if (!sk && (targ_fd_walk || a.op == KSPAN_OP_SENDFILE || !ap))
 			sk = fd_to_sk(a.fd);
 		if (!sk)
 			return 0;
@@ -313,7 +336,7 @@ int BPF_PROG(sys_enter_btf, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit_btf, struct pt_regs *regs, long ret)
 {
-	return handle_exit(ret);
+	return handle_exit(regs, ret);
 }
 
 /* The same bodies for kernels whose tp_btf cannot attach. */
@@ -326,7 +349,7 @@ int BPF_PROG(sys_enter_raw, struct pt_regs *regs, long id)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(sys_exit_raw, struct pt_regs *regs, long ret)
 {
-	return handle_exit(ret);
+	return handle_exit(regs, ret);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -275,3 +275,44 @@ def test_duration_stops_by_itself(tmp_path, threaded_server):
                        timeout=30)
     assert r.returncode == 0, r.stderr
     assert 1.5 < time.time() - t < 15
+
+
+PREEXISTING_CLIENT = r"""
+import http.client, sys
+port = int(sys.argv[1])
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+for p in ("/before/1", "/before/2"):
+    conn.request("GET", p); conn.getresponse().read()
+print("ready", flush=True)
+sys.stdin.readline()
+for p in ("/after/1", "/status/404", "/after/3"):
+    conn.request("GET", p); conn.getresponse().read()
+conn.close()
+"""
+
+
+def test_connection_opened_before_kspan(kspan_factory, threaded_server):
+    client = subprocess.Popen([PY, "-c", PREEXISTING_CLIENT, str(threaded_server.port)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert client.stdout.readline().strip() == "ready"
+        with kspan_factory(["--pid", str(threaded_server.pid), "--pid", str(client.pid)]) as k:
+            client.stdin.write("go\n")
+            client.stdin.flush()
+            assert client.wait(timeout=30) == 0
+            time.sleep(0.5)
+            assert k.stop() == 0
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    spans = k.spans()
+    want = ["/after/1", "/status/404", "/after/3"]
+    for kind, pid in ((SERVER, threaded_server.pid), (CLIENT, client.pid)):
+        got = sorted(by_kind(spans, kind, pid), key=lambda s: s["start"])
+        # Roles come from who sent the request: connect/accept were not seen.
+        assert [s["attrs"]["url.path"] for s in got] == want
+        assert [s["attrs"]["http.response.status_code"] for s in got] == [200, 404, 200]
+        for s in got:
+            check_common(s)
+    assert len(spans) == 6
