@@ -38,8 +38,11 @@ def test_fuzz_smoke(binary, tmp_path):
     assert seeds.is_dir() and any(seeds.iterdir()), f"no seed corpus in {seeds}"
     corpus = tmp_path / "corpus"
     corpus.mkdir()
+    # Inputs that once crashed stay in the corpus as regression seeds.
+    regressions = ROOT / "tests" / "fuzz" / "regressions" / name
+    extra = [str(regressions)] if regressions.is_dir() else []
     r = subprocess.run([str(binary), f"-max_total_time={FUZZ_SECONDS}", "-timeout=10",
-                        f"-artifact_prefix={tmp_path}/", str(corpus), str(seeds)],
+                        f"-artifact_prefix={tmp_path}/", str(corpus), str(seeds), *extra],
                        capture_output=True, text=True, timeout=FUZZ_SECONDS + 120)
     print(r.stderr[-3000:])
     assert r.returncode == 0
