@@ -95,6 +95,27 @@ static int parse_eol(const char *buf, size_t end, size_t *pos)
 	return 0;
 }
 
+/* Field text from *pos to the end of the line (reason phrase or header
+ * value): *stop is where the text ends without trailing whitespace, *pos
+ * moves past the line end. */
+static int parse_field_text(const char *buf, size_t end, size_t *pos, size_t *stop)
+{
+	size_t i = *pos, start = *pos;
+
+	while (i < end && buf[i] != '\r' && buf[i] != '\n') {
+		if (!is_field_byte(buf[i]))
+			return -1;
+		i++;
+	}
+	if (i == end)
+		return -2;
+	*stop = i;
+	while (*stop > start && is_ows(buf[*stop - 1]))
+		(*stop)--;
+	*pos = i;
+	return parse_eol(buf, end, pos);
+}
+
 /* "HTTP/1." DIGIT, checked byte by byte so that any prefix is -2. */
 static int parse_version(const char *buf, size_t end, size_t *pos, int *minor)
 {
@@ -190,17 +211,7 @@ static int parse_status_line(const char *buf, size_t end, size_t *pos,
 		return -1;
 
 	start = i;
-	while (i < end && buf[i] != '\r' && buf[i] != '\n') {
-		if (!is_field_byte(buf[i]))
-			return -1;
-		i++;
-	}
-	if (i == end)
-		return -2;
-	stop = i;
-	while (stop > start && is_ows(buf[stop - 1]))
-		stop--;
-	r = parse_eol(buf, end, &i);
+	r = parse_field_text(buf, end, &i, &stop);
 	if (r)
 		return r;
 	resp->status = status;
@@ -248,17 +259,7 @@ static int parse_headers(const char *buf, size_t end, size_t *pos,
 		while (i < end && is_ows(buf[i]))
 			i++;
 		vstart = i;
-		while (i < end && buf[i] != '\r' && buf[i] != '\n') {
-			if (!is_field_byte(buf[i]))
-				return -1;
-			i++;
-		}
-		if (i == end)
-			return -2;
-		vend = i;
-		while (vend > vstart && is_ows(buf[vend - 1]))
-			vend--;
-		r = parse_eol(buf, end, &i);
+		r = parse_field_text(buf, end, &i, &vend);
 		if (r)
 			return r;
 		h[n].value = buf + vstart;

@@ -82,12 +82,27 @@ static const struct bpf_insn ret0[] = {
 	{ .code = BPF_JMP | BPF_EXIT },
 };
 
+/* Attach a probe program (tp NULL: to its BTF target), then let both go. */
+static int attach_and_close(int prog, const char *tp, const char **why)
+{
+	int link = bpf_raw_tracepoint_open(tp, prog), err = 0;
+
+	if (link < 0) {
+		err = -errno;
+		*why = "attach refused";
+	} else {
+		close(link);
+	}
+	close(prog);
+	return err;
+}
+
 /* Load a two-instruction tracing program against a BTF target and attach it. */
 static int try_tracing(struct btf *btf, enum bpf_attach_type type,
 		       const char *name, int kind, const char **why)
 {
 	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = type);
-	int id, prog, link, err = 0;
+	int id, prog;
 
 	id = btf__find_by_name_kind(btf, name, kind);
 	if (id <= 0) {
@@ -100,15 +115,7 @@ static int try_tracing(struct btf *btf, enum bpf_attach_type type,
 		*why = "program load refused";
 		return -errno;
 	}
-	link = bpf_raw_tracepoint_open(NULL, prog);
-	if (link < 0) {
-		err = -errno;
-		*why = "attach refused";
-	} else {
-		close(link);
-	}
-	close(prog);
-	return err;
+	return attach_and_close(prog, NULL, why);
 }
 
 /* kprobes work when the kprobe PMU exists and accepts tcp_sendmsg. */
@@ -143,22 +150,14 @@ static int try_kprobe(const char **why)
 
 static int try_raw_tp(const char **why)
 {
-	int prog, link, err = 0;
+	int prog;
 
 	prog = bpf_prog_load(BPF_PROG_TYPE_RAW_TRACEPOINT, NULL, "GPL", ret0, 2, NULL);
 	if (prog < 0) {
 		*why = "program load refused";
 		return -errno;
 	}
-	link = bpf_raw_tracepoint_open("sys_enter", prog);
-	if (link < 0) {
-		err = -errno;
-		*why = "attach refused";
-	} else {
-		close(link);
-	}
-	close(prog);
-	return err;
+	return attach_and_close(prog, "sys_enter", why);
 }
 
 void loader_probe(struct probe_result *r)
