@@ -315,6 +315,18 @@ static void build_span(struct h1_ctx *c, const struct h1_conn_info *ci,
 	span_attr_str(sp, "network.protocol.version", ver, n);
 	span_attr_str(sp, "network.transport", "tcp", 3);
 	if (ci->client) {
+		char full[H1_HOST_MAX + H1_TARGET_MAX + 16];
+
+		/* url.full: an absolute-form target is already whole. */
+		if (r->target_len && r->target[0] != '/')
+			n = snprintf(full, sizeof(full), "%.*s", r->target_len, r->target);
+		else if (r->host_len)
+			n = snprintf(full, sizeof(full), "http://%.*s%.*s", r->host_len, r->host,
+				     r->target_len, r->target);
+		else
+			n = snprintf(full, sizeof(full), strchr(peer, ':') ? "http://[%s]:%u%.*s" :
+				     "http://%s:%u%.*s", peer, ci->peer_port, r->target_len, r->target);
+		span_attr_str(sp, "url.full", full, n < sizeof(full) ? n : sizeof(full) - 1);
 		if (host_len)
 			span_attr_str(sp, "server.address", host, host_len);
 		else

@@ -178,6 +178,8 @@ def test_nginx_and_curl_without_pid_filter(kspan_factory, nginx):
         assert c["attrs"]["http.response.status_code"] == status
         assert c["attrs"]["server.port"] == nginx.port
         assert c["attrs"]["network.peer.port"] == nginx.port
+        assert c["attrs"]["url.full"] == f"{base}{path}"
+        assert "url.full" not in s["attrs"]
         assert s["attrs"]["client.port"] == c["attrs"]["network.peer.port"] or \
             s["attrs"]["network.peer.port"] != nginx.port
         assert c["start"] <= s["start"] <= s["end"] <= c["end"]

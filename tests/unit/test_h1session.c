@@ -147,6 +147,11 @@ static void check_keepalive(bool client)
 	assert_int_equal(iattr(&spans[0], "http.response.status_code"), 200);
 	assert_int_equal(iattr(&spans[0], "http.response.body.size"), 5);
 	assert_string_equal(sattr(&spans[0], "server.address"), "api.example");
+	if (client)
+		assert_string_equal(sattr(&spans[0], "url.full"),
+				    "http://api.example:8080/users/123?x=1");
+	else
+		assert_null(sattr(&spans[0], "url.full"));
 	assert_string_equal(spans[0].name, client ? "GET" : "GET /users/{id}");
 	assert_int_equal(spans[0].kind, client ? SPAN_KIND_CLIENT : SPAN_KIND_SERVER);
 	assert_int_equal(iattr(&spans[0], "server.port"), 8080);
