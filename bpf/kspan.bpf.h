@@ -58,11 +58,13 @@ struct {
 	__type(value, struct kspan_sock);
 } socks SEC(".maps") __weak;
 
+/* The pid filter: a bitmap over all pids (4M, the kernel's PID_MAX_LIMIT),
+ * so the check is an array lookup the verifier inlines. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);			/* tgid */
-	__type(value, __u8);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KSPAN_PID_WORDS);
+	__type(key, __u32);			/* tgid / 64 */
+	__type(value, __u64);			/* bit tgid % 64 */
 } pids SEC(".maps") __weak;
 
 struct {
@@ -98,11 +100,28 @@ static __always_inline void count(enum kspan_counter c)
 
 static __always_inline bool is_traced(__u32 tgid)
 {
+	__u32 word = tgid / 64;
+	__u64 *bits;
+
 	if (tgid == targ_self_tgid)
 		return false;
 	if (!targ_filter_pids)
 		return true;
-	return bpf_map_lookup_elem(&pids, &tgid) != NULL;
+	bits = bpf_map_lookup_elem(&pids, &word);
+	return bits && (*bits & (1ULL << (tgid % 64)));
+}
+
+static __always_inline void pid_set(__u32 tgid, bool on)
+{
+	__u32 word = tgid / 64;
+	__u64 *bits = bpf_map_lookup_elem(&pids, &word);
+
+	if (!bits)
+		return;
+	if (on)
+		__sync_fetch_and_or(bits, 1ULL << (tgid % 64));
+	else
+		__sync_fetch_and_and(bits, ~(1ULL << (tgid % 64)));
 }
 
 /* Batch wakeups: the reader polls on a timer and is only woken early once a

@@ -83,12 +83,11 @@ int BPF_PROG(sched_process_fork_btf, struct task_struct *parent,
 	     struct task_struct *child)
 {
 	__u32 ptgid = parent->tgid, ctgid = child->tgid;
-	__u8 one = 1;
 
 	if (!targ_filter_pids || ptgid == ctgid)
 		return 0;
-	if (bpf_map_lookup_elem(&pids, &ptgid))
-		bpf_map_update_elem(&pids, &ctgid, &one, BPF_ANY);
+	if (is_traced(ptgid))
+		pid_set(ctgid, true);
 	return 0;
 }
 
@@ -99,7 +98,7 @@ int BPF_PROG(sched_process_exit_btf, struct task_struct *p)
 
 	bpf_map_delete_elem(&active, &tid);
 	if (targ_filter_pids && tid == tgid)
-		bpf_map_delete_elem(&pids, &tgid);
+		pid_set(tgid, false);
 	return 0;
 }
 

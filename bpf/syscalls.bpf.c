@@ -254,15 +254,10 @@ static __always_inline int handle_enter(struct pt_regs *regs, long id)
 
 /* A read or write that was already in the kernel when kspan attached has no
  * entry record; its arguments are still in the saved user registers. */
-static __always_inline bool recover_entry(struct pt_regs *regs, __u64 pid_tgid,
+static __always_inline bool recover_entry(struct pt_regs *regs, __u8 op,
 					  struct active_call *a)
 {
-	__u8 op;
-
-	if (!is_traced(pid_tgid >> 32))
-		return false;
-	op = syscall_op(BPF_CORE_READ(regs, orig_ax));
-	if (!op || op == KSPAN_OP_CLOSE || op == KSPAN_OP_CONNECT || op == KSPAN_OP_ACCEPT)
+	if (op == KSPAN_OP_CLOSE || op == KSPAN_OP_CONNECT || op == KSPAN_OP_ACCEPT)
 		return false;
 	a->op = op;
 	a->fd = (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
@@ -273,20 +268,28 @@ static __always_inline bool recover_entry(struct pt_regs *regs, __u64 pid_tgid,
 	return true;
 }
 
-static __always_inline int handle_exit(struct pt_regs *regs, long ret)
+static __always_inline int handle_exit(struct pt_regs *regs, long id, long ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid;
+	__u8 op = syscall_op(id);
+	__u64 pid_tgid;
+	__u32 tid;
 	struct active_call *ap, a = {};
 	struct kspan_sock *sock;
 	struct sock *sk;
 	__u8 role;
 
+	/* Most syscalls end here, before any map is touched. */
+	if (!op)
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	if (!is_traced(pid_tgid >> 32))
+		return 0;
+	tid = (__u32)pid_tgid;
 	ap = bpf_map_lookup_elem(&active, &tid);
 	if (ap) {
 		a = *ap;
 		bpf_map_delete_elem(&active, &tid);
-	} else if (ret <= 0 || !recover_entry(regs, pid_tgid, &a)) {
+	} else if (ret <= 0 || !recover_entry(regs, op, &a)) {
 		return 0;
 	}
 
@@ -336,7 +339,8 @@ int BPF_PROG(sys_enter_btf, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit_btf, struct pt_regs *regs, long ret)
 {
-	return handle_exit(regs, ret);
+	/* A trusted pointer here: a plain load, no helper call. */
+	return handle_exit(regs, regs->orig_ax, ret);
 }
 
 /* The same bodies for kernels whose tp_btf cannot attach. */
@@ -349,7 +353,7 @@ int BPF_PROG(sys_enter_raw, struct pt_regs *regs, long id)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(sys_exit_raw, struct pt_regs *regs, long ret)
 {
-	return handle_exit(regs, ret);
+	return handle_exit(regs, BPF_CORE_READ(regs, orig_ax), ret);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -14,6 +14,8 @@
 /* iovec entries copied from readv/writev/sendmsg/recvmsg. */
 #define KSPAN_IOV_MAX		8
 #define KSPAN_COMM_LEN		16
+/* Words of the pid-filter bitmap: one bit per pid up to PID_MAX_LIMIT. */
+#define KSPAN_PID_WORDS		((4 * 1024 * 1024) / 64)
 
 enum kspan_event_type {
 	KSPAN_EV_DATA = 1,	/* struct kspan_data_event */

@@ -11,6 +11,8 @@
 
 struct exporter {
 	const char *name;
+	bool per_trace;		/* export() gets one trace at a time; otherwise
+				 * batches that may hold many traces */
 	/* Export n spans. For the tree exporter they form one trace. */
 	int (*export)(struct exporter *e, const struct span *const *spans, size_t n);
 	int (*flush)(struct exporter *e);

@@ -300,6 +300,7 @@ struct exporter *tree_exporter_new(FILE *out, bool color)
 	if (!t)
 		return NULL;
 	t->base.name = "tree";
+	t->base.per_trace = true;
 	t->base.export = tree_export;
 	t->base.flush = tree_flush;
 	t->base.destroy = tree_destroy;

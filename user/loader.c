@@ -229,13 +229,33 @@ static uint32_t read_ppid(uint32_t pid)
 	return ppid;
 }
 
+static int pid_set(int fd, uint32_t pid)
+{
+	uint32_t word = pid / 64;
+	uint64_t bits;
+
+	if (pid >= KSPAN_PID_WORDS * 64ull || bpf_map_lookup_elem(fd, &word, &bits))
+		return -EINVAL;
+	bits |= 1ULL << (pid % 64);
+	return bpf_map_update_elem(fd, &word, &bits, BPF_ANY) ? -errno : 0;
+}
+
+static bool pid_isset(int fd, uint32_t pid)
+{
+	uint32_t word = pid / 64;
+	uint64_t bits;
+
+	if (pid >= KSPAN_PID_WORDS * 64ull || bpf_map_lookup_elem(fd, &word, &bits))
+		return false;
+	return bits & (1ULL << (pid % 64));
+}
+
 /* Add pids and the descendants they already have; later forks are followed
  * in BPF. */
 static int add_pids(struct kspan_bpf *s, const uint32_t *pids, size_t n)
 {
-	int fd = bpf_map__fd(s->maps.pids);
+	int fd = bpf_map__fd(s->maps.pids), err;
 	struct dirent *de;
-	__u8 one = 1;
 	char path[64];
 	DIR *dir;
 
@@ -246,10 +266,11 @@ static int add_pids(struct kspan_bpf *s, const uint32_t *pids, size_t n)
 				"(it may have exited)\n", pids[i]);
 			return -ESRCH;
 		}
-		if (bpf_map_update_elem(fd, &pids[i], &one, BPF_ANY)) {
+		err = pid_set(fd, pids[i]);
+		if (err) {
 			fprintf(stderr, "kspan: failed to add pid %u to the filter: %s\n",
-				pids[i], strerror(errno));
-			return -errno;
+				pids[i], strerror(-err));
+			return err;
 		}
 	}
 	dir = opendir("/proc");
@@ -263,8 +284,8 @@ static int add_pids(struct kspan_bpf *s, const uint32_t *pids, size_t n)
 		/* Walk up at most 16 generations looking for a traced ancestor. */
 		for (int depth = 0; depth < 16 && p > 1; depth++) {
 			p = read_ppid(p);
-			if (p && bpf_map_lookup_elem(fd, &p, &one) == 0) {
-				bpf_map_update_elem(fd, &pid, &one, BPF_ANY);
+			if (p && pid_isset(fd, p)) {
+				pid_set(fd, pid);
 				break;
 			}
 		}

@@ -4,7 +4,7 @@
 
 #include "trace.h"
 
-enum { SLOT_FREE, SLOT_FILLING, SLOT_WAITING };
+enum { SLOT_FREE, SLOT_FILLING, SLOT_WAITING, SLOT_BATCHED };
 
 /* Indices over waiting spans. */
 enum {
@@ -38,6 +38,11 @@ struct trace_buf {
 	bool pairing;
 	const struct span **out;	/* scratch for one trace */
 	int32_t *stack;			/* scratch for one trace */
+	int32_t *fifo;			/* slots in submit order, for early flushes */
+	uint32_t fifo_head, fifo_len;
+	const struct span **batch;	/* traces exported, not yet sent to batch exporters */
+	int32_t *batch_slots;
+	uint32_t nbatch;
 	struct exporter *exp[TRACE_MAX_EXPORTERS];
 	int nexp;
 	struct trace_stats st;
@@ -57,7 +62,11 @@ struct trace_buf *trace_buf_new(uint32_t max, uint64_t linger_ns, bool pairing)
 	t->slots = calloc(max, sizeof(*t->slots));
 	t->out = calloc(max, sizeof(*t->out));
 	t->stack = calloc(max, sizeof(*t->stack));
-	if (!t->spans || !t->slots || !t->out || !t->stack)
+	t->fifo = calloc(max, sizeof(*t->fifo));
+	t->batch = calloc(max, sizeof(*t->batch));
+	t->batch_slots = calloc(max, sizeof(*t->batch_slots));
+	if (!t->spans || !t->slots || !t->out || !t->stack || !t->fifo || !t->batch ||
+	    !t->batch_slots)
 		goto fail;
 	for (int i = 0; i < IDX_MAX; i++) {
 		t->buckets[i] = malloc(n * sizeof(int32_t));
@@ -86,6 +95,9 @@ void trace_buf_free(struct trace_buf *t)
 	free(t->slots);
 	free(t->out);
 	free(t->stack);
+	free(t->fifo);
+	free(t->batch);
+	free(t->batch_slots);
 	free(t);
 }
 
@@ -296,6 +308,8 @@ static void export_component(struct trace_buf *t, int32_t r)
 		t->out[k] = s;
 	}
 	for (int e = 0; e < t->nexp; e++) {
+		if (!t->exp[e]->per_trace)
+			continue;
 		if (t->exp[e]->export(t->exp[e], t->out, n) == 0)
 			t->exp[e]->spans_exported += n;
 		else
@@ -303,31 +317,58 @@ static void export_component(struct trace_buf *t, int32_t r)
 	}
 	t->st.spans_out += n;
 	t->st.traces_out++;
+	/* The spans wait in the batch until batch exporters have them. */
 	for (uint32_t k = 0; k < n; k++) {
 		int32_t i = t->stack[k];
 
 		for (int idx = 0; idx < IDX_MAX; idx++)
 			idx_del(t, idx, i);
+		t->slots[i].state = SLOT_BATCHED;
+		t->batch[t->nbatch] = t->out[k];
+		t->batch_slots[t->nbatch++] = i;
+	}
+}
+
+/* Hand the batch to the exporters that take batches, then free its slots. */
+static void send_batch(struct trace_buf *t)
+{
+	if (!t->nbatch)
+		return;
+	for (int e = 0; e < t->nexp; e++) {
+		if (t->exp[e]->per_trace)
+			continue;
+		if (t->exp[e]->export(t->exp[e], t->batch, t->nbatch) == 0)
+			t->exp[e]->spans_exported += t->nbatch;
+		else
+			t->exp[e]->export_errors++;
+	}
+	for (uint32_t k = 0; k < t->nbatch; k++) {
+		int32_t i = t->batch_slots[k];
+
 		t->slots[i].state = SLOT_FREE;
 		t->slots[i].inext[0] = t->free_slot;
 		t->free_slot = i;
 	}
+	t->nbatch = 0;
 }
 
 struct span *trace_span_alloc(struct trace_buf *t)
 {
 	int32_t i;
 
-	if (t->free_slot < 0) {
-		int32_t oldest = -1;
+	/* Full: send the trace of the oldest waiting span. Each slot enters
+	 * the FIFO once per use, so this is O(1) amortized. */
+	if (t->free_slot < 0)
+		send_batch(t);
+	while (t->free_slot < 0 && t->fifo_len) {
+		int32_t k = t->fifo[t->fifo_head];
 
-		for (uint32_t k = 0; k < t->max; k++)
-			if (t->slots[k].state == SLOT_WAITING && t->slots[k].uf == (int32_t)k &&
-			    (oldest < 0 || t->slots[k].last_ns < t->slots[oldest].last_ns))
-				oldest = k;
-		if (oldest >= 0) {
-			export_component(t, oldest);
+		t->fifo_head = (t->fifo_head + 1) % t->max;
+		t->fifo_len--;
+		if (t->slots[k].state == SLOT_WAITING) {
+			export_component(t, find(t, k));
 			t->st.flushed_early++;
+			send_batch(t);
 		}
 	}
 	i = t->free_slot;
@@ -353,6 +394,13 @@ void trace_span_submit(struct trace_buf *t, struct span *s, uint64_t now_ns)
 	sl->mnext = -1;
 	sl->mtail = i;
 	sl->last_ns = now_ns;
+	/* At most max slots are waiting, so the FIFO never overflows; stale
+	 * entries (already exported) are skipped when popped. */
+	if (t->fifo_len == t->max) {
+		t->fifo_head = (t->fifo_head + 1) % t->max;
+		t->fifo_len--;
+	}
+	t->fifo[(t->fifo_head + t->fifo_len++) % t->max] = i;
 	link_new(t, i);
 	/* New activity keeps the whole trace waiting. */
 	t->slots[find(t, i)].last_ns = now_ns;
@@ -367,6 +415,7 @@ void trace_flush(struct trace_buf *t, uint64_t now_ns, bool all)
 		    (all || now_ns - sl->last_ns >= t->linger_ns))
 			export_component(t, i);
 	}
+	send_batch(t);
 }
 
 const struct trace_stats *trace_buf_stats(const struct trace_buf *t)
