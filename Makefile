@@ -37,7 +37,7 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 # Userspace modules that need no BPF: linked into unit tests and fuzzers too.
 CORE_SRCS := user/http1.c user/span.c user/proc.c user/export_tree.c \
 	user/export_otlp_json.c user/conn.c user/h1session.c user/trace.c \
-	user/ids.c user/addr.c user/events.c
+	user/ids.c user/addr.c user/events.c user/tracectx.c
 CORE_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(CORE_SRCS))
 APP_SRCS := user/main.c user/loader.c
 APP_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(APP_SRCS))

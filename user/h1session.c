@@ -17,6 +17,9 @@ struct h1_req {
 	uint8_t parent_id[8];
 	uint8_t flags;
 	bool counted;		/* server request counted in its thread's entry */
+	bool remote_parent;	/* parent_id came with the request */
+	uint8_t bag_len[H1_BAGGAGE_KEYS];	/* 0: member absent */
+	char bag[H1_BAGGAGE_KEYS][32];
 	uint32_t seq;		/* request number on the connection */
 	uint64_t nest_conn;	/* client: the server request being served */
 	uint32_t nest_seq;
@@ -57,6 +60,10 @@ struct h1_ctx {
 	uint32_t nfree_bufs;
 	struct h1_sink sink;
 	struct h1_stats st;
+	unsigned propagators;
+	const char *const *bag_keys;
+	size_t nbag_keys;
+	struct tracectx_stats tcst;
 };
 
 struct h1_ctx *h1_ctx_new(uint32_t max_pending, uint32_t max_bufs, struct h1_sink sink)
@@ -83,6 +90,7 @@ struct h1_ctx *h1_ctx_new(uint32_t max_pending, uint32_t max_bufs, struct h1_sin
 		c->thread_buckets[i] = -1;
 	}
 	c->free_thread = 0;
+	c->propagators = TRACECTX_W3C | TRACECTX_B3 | TRACECTX_B3MULTI | TRACECTX_JAEGER;
 	c->sink = sink;
 	return c;
 }
@@ -100,6 +108,19 @@ void h1_ctx_free(struct h1_ctx *c)
 const struct h1_stats *h1_ctx_stats(const struct h1_ctx *c)
 {
 	return &c->st;
+}
+
+void h1_ctx_set_context(struct h1_ctx *c, unsigned propagators,
+			const char *const *keys, size_t nkeys)
+{
+	c->propagators = propagators;
+	c->bag_keys = keys;
+	c->nbag_keys = nkeys < H1_BAGGAGE_KEYS ? nkeys : H1_BAGGAGE_KEYS;
+}
+
+const struct tracectx_stats *h1_ctx_context_stats(const struct h1_ctx *c)
+{
+	return &c->tcst;
 }
 
 static int32_t *thread_slot(struct h1_ctx *c, uint64_t key)
@@ -290,6 +311,7 @@ static void build_span(struct h1_ctx *c, const struct h1_conn_info *ci,
 	sp->req_no = r->seq;
 	sp->nest_conn = r->nest_conn;
 	sp->nest_seq = r->nest_seq;
+	sp->remote_parent = r->remote_parent;
 	sp->local_port = ci->local_port;
 	sp->peer_port = ci->peer_port;
 	memcpy(sp->local_addr, ci->local_addr, 16);
@@ -348,6 +370,9 @@ static void build_span(struct h1_ctx *c, const struct h1_conn_info *ci,
 	if (r->resp_body >= 0)
 		span_attr_int(sp, "http.response.body.size", r->resp_body);
 
+	for (size_t k = 0; k < c->nbag_keys; k++)
+		if (r->bag_len[k])
+			span_attr_str(sp, c->bag_keys[k], r->bag[k], r->bag_len[k] - 1);
 	if (r->status >= 500 || (ci->client && r->status >= 400)) {
 		char code[8];
 
@@ -406,6 +431,34 @@ static struct h1_req *front_open(struct h1_ctx *c, struct h1_session *s)
 	return NULL;
 }
 
+/* Propagated context and wanted baggage members of a request. */
+static void read_context(struct h1_ctx *c, struct h1_req *r, const struct http1_request *rq)
+{
+	struct tracectx_baggage_item items[H1_BAGGAGE_KEYS];
+	struct tracectx tc;
+
+	if (tracectx_extract(rq->headers, rq->num_headers, c->propagators, &tc, &c->tcst) == 1) {
+		memcpy(r->trace_id, tc.trace_id, sizeof(r->trace_id));
+		memcpy(r->parent_id, tc.span_id, sizeof(r->parent_id));
+		r->flags = tc.flags;
+		r->remote_parent = true;
+		c->st.context_in++;
+	} else if (tc.sampling == TRACECTX_SAMPLING_DROP) {
+		r->flags = 0;
+	}
+	if (!c->nbag_keys)
+		return;
+	for (size_t k = 0; k < c->nbag_keys; k++) {
+		items[k] = (struct tracectx_baggage_item){
+			.key = c->bag_keys[k], .key_len = strlen(c->bag_keys[k]),
+			.out = r->bag[k], .cap = sizeof(r->bag[k]),
+		};
+	}
+	tracectx_baggage_lookup(rq->headers, rq->num_headers, items, c->nbag_keys, &c->tcst);
+	for (size_t k = 0; k < c->nbag_keys; k++)
+		r->bag_len[k] = items[k].found ? items[k].len + 1 : 0;
+}
+
 static void on_request(struct h1_ctx *c, struct h1_session *s,
 		       const struct h1_conn_info *ci,
 		       const struct http1_request *rq, uint64_t start_ns, uint32_t tid)
@@ -442,7 +495,12 @@ static void on_request(struct h1_ctx *c, struct h1_session *s,
 		ids_span_id(r->span_id);
 		r->flags = 1;
 		r->seq = s->seq_broken ? 0 : s->nreq;
-		if (ci->client) {
+		read_context(c, r, rq);
+		if (r->remote_parent) {
+			/* The caller's context wins over any guess: no nesting. */
+			if (!ci->client)
+				r->counted = thread_enter(c, ci->pid, tid, ci->conn_id, s->nreq);
+		} else if (ci->client) {
 			struct h1_thread *t = thread_find(c, ci->pid, tid);
 
 			if (t && t->count == 1) {

@@ -10,6 +10,7 @@
 
 #include "http1.h"
 #include "span.h"
+#include "tracectx.h"
 
 #define H1_HEAD_MAX	16384	/* largest head reassembled across reads */
 #define H1_METHOD_MAX	16
@@ -52,6 +53,7 @@ struct h1_stats {
 	uint64_t pool_exhausted;	/* head buffers or request records ran out */
 	uint64_t span_alloc_failed;	/* finished exchanges with no span to put them in */
 	uint64_t nest_ambiguous;	/* client requests from a thread serving several */
+	uint64_t context_in;		/* requests carrying a valid propagated context */
 	uint64_t threads_full;		/* thread table full: request not nested */
 };
 
@@ -101,6 +103,13 @@ struct h1_sink {
  * H1_HEAD_MAX bytes, allocated once. */
 struct h1_ctx *h1_ctx_new(uint32_t max_pending, uint32_t max_bufs, struct h1_sink sink);
 void h1_ctx_free(struct h1_ctx *c);
+/* Which propagated contexts to read (TRACECTX_* bits), and the baggage
+ * members to copy into span attributes (at most H1_BAGGAGE_KEYS; the key
+ * strings must outlive the context). */
+#define H1_BAGGAGE_KEYS 4
+void h1_ctx_set_context(struct h1_ctx *c, unsigned propagators,
+			const char *const *baggage_keys, size_t nkeys);
+const struct tracectx_stats *h1_ctx_context_stats(const struct h1_ctx *c);
 const struct h1_stats *h1_ctx_stats(const struct h1_ctx *c);
 
 void h1_session_init(struct h1_session *s);

@@ -44,6 +44,9 @@ static const char usage[] =
 "      --max-conns N      connections tracked at once (default 16384)\n"
 "      --no-local-pairing do not link a server span to the client span at the\n"
 "                         other end of its connection on this host\n"
+"      --baggage-attributes K1,K2\n"
+"                         copy these W3C baggage members of requests into span\n"
+"                         attributes of the same name (at most 4)\n"
 "  -v, --verbose          libbpf messages and counters every 5 s on stderr\n"
 "  -h, --help             this text\n"
 "      --version          print the version\n"
@@ -63,6 +66,8 @@ struct opts {
 	uint32_t max_conns;
 	bool verbose;
 	bool no_pairing;
+	const char *baggage_keys[H1_BAGGAGE_KEYS];
+	size_t nbaggage;
 };
 
 static int parse_u32(const char *s, const char *what, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -124,7 +129,7 @@ static int cmd_probe(int argc, char **argv)
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_CAP = 256, OPT_LINGER, OPT_IDLE, OPT_MAXCONNS, OPT_VERSION, OPT_NOPAIR };
+	enum { OPT_CAP = 256, OPT_LINGER, OPT_IDLE, OPT_MAXCONNS, OPT_VERSION, OPT_NOPAIR, OPT_BAGGAGE };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "exporter", required_argument, NULL, 'e' },
@@ -135,6 +140,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "idle-timeout", required_argument, NULL, OPT_IDLE },
 		{ "max-conns", required_argument, NULL, OPT_MAXCONNS },
 		{ "no-local-pairing", no_argument, NULL, OPT_NOPAIR },
+		{ "baggage-attributes", required_argument, NULL, OPT_BAGGAGE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -189,6 +195,17 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_NOPAIR:
 			o->no_pairing = true;
 			break;
+		case OPT_BAGGAGE:
+			for (char *save = NULL, *k = strtok_r(optarg, ",", &save); k;
+			     k = strtok_r(NULL, ",", &save)) {
+				if (o->nbaggage >= H1_BAGGAGE_KEYS) {
+					fprintf(stderr, "kspan: at most %d --baggage-attributes keys\n",
+						H1_BAGGAGE_KEYS);
+					return -1;
+				}
+				o->baggage_keys[o->nbaggage++] = k;
+			}
+			break;
 		case 'v':
 			o->verbose = true;
 			break;
@@ -239,6 +256,19 @@ static void print_counters(const struct loader *l, const struct kspan_app *a, FI
 		(unsigned long long)h->head_too_large, (unsigned long long)h->lost_events,
 		(unsigned long long)h->orphan_responses, (unsigned long long)h->unanswered,
 		(unsigned long long)h->pipeline_full, (unsigned long long)h->pool_exhausted);
+	{
+		const struct tracectx_stats *tc = h1_ctx_context_stats(a->h1);
+
+		fprintf(f, "kspan: context: valid=%llu traceparent_invalid=%llu "
+			"traceparent_duplicate=%llu tracestate_invalid=%llu b3_invalid=%llu "
+			"jaeger_invalid=%llu baggage_invalid=%llu\n",
+			(unsigned long long)h->context_in,
+			(unsigned long long)tc->traceparent_invalid,
+			(unsigned long long)tc->traceparent_duplicate,
+			(unsigned long long)tc->tracestate_invalid,
+			(unsigned long long)tc->b3_invalid, (unsigned long long)tc->jaeger_invalid,
+			(unsigned long long)tc->baggage_invalid);
+	}
 	fprintf(f, "kspan: spans: exported=%llu traces=%llu dropped=%llu flushed_early=%llu "
 		"paired=%llu nested=%llu nest_ambiguous=%llu link_refused=%llu\n",
 		(unsigned long long)ts->spans_out, (unsigned long long)ts->traces_out,
@@ -291,6 +321,8 @@ int main(int argc, char **argv)
 			"(lower --max-conns)\n", o.max_conns);
 		return 1;
 	}
+	h1_ctx_set_context(app.h1, TRACECTX_W3C | TRACECTX_B3 | TRACECTX_B3MULTI | TRACECTX_JAEGER,
+			   o.baggage_keys, o.nbaggage);
 	exp = strcmp(o.exporter, "tree") == 0 ? tree_exporter_new(out, isatty(fileno(out)))
 					      : otlp_json_exporter_new(out);
 	if (!exp) {

@@ -72,6 +72,7 @@ struct span {
 					 * thread was serving (conn_id, seq), if it
 					 * was serving exactly one; 0 otherwise */
 	uint32_t nest_seq;
+	bool remote_parent;		/* parent taken from propagated context */
 	uint16_t nattrs;
 	uint16_t strused;
 	uint32_t attrs_dropped;		/* attributes that did not fit */

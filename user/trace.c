@@ -220,7 +220,8 @@ static void link_new(struct trace_buf *t, int32_t i)
 	int32_t j, next;
 
 	if (s->kind == SPAN_KIND_SERVER) {
-		if (t->pairing && s->seq) {
+		/* A propagated parent is the caller's own word: keep it. */
+		if (t->pairing && s->seq && !s->remote_parent) {
 			k = pair_key(s->peer_addr, s->peer_port, s->local_addr, s->local_port, s->seq);
 			for (j = t->buckets[IDX_PAIR_CLIENT][k & t->mask]; j >= 0;
 			     j = t->slots[j].inext[IDX_PAIR_CLIENT])

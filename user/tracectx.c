@@ -76,6 +76,7 @@ static void trim(const char **v, size_t *len)
 static int hex_parse(const char *s, size_t n, uint8_t *dst, size_t dst_len,
 		     bool any_case)
 {
+	unsigned char c;
 	size_t i;
 	int d;
 
@@ -83,7 +84,8 @@ static int hex_parse(const char *s, size_t n, uint8_t *dst, size_t dst_len,
 		return -1;
 	memset(dst, 0, dst_len);
 	for (i = 0; i < n; i++) {
-		d = any_case ? hex_value(s[n - 1 - i]) : lhex_value(s[n - 1 - i]);
+		c = (unsigned char)s[n - 1 - i];
+		d = any_case ? hex_value(c) : lhex_value(c);
 		if (d < 0)
 			return -1;
 		dst[dst_len - 1 - i / 2] |= (uint8_t)(i & 1 ? d << 4 : d);
@@ -194,7 +196,8 @@ int tracectx_parse_traceparent(const char *v, size_t len, struct tracectx *out)
 	 * "-<anything>", which is ignored. */
 	if (version == 0 && len != TRACECTX_TRACEPARENT_LEN)
 		return -1;
-	if (len > TRACECTX_TRACEPARENT_LEN && v[TRACECTX_TRACEPARENT_LEN] != '-')
+	if (len > TRACECTX_TRACEPARENT_LEN &&
+	    v[TRACECTX_TRACEPARENT_LEN] != '-')
 		return -1;
 	if (v[2] != '-' || v[35] != '-' || v[52] != '-')
 		return -1;
