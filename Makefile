@@ -2,6 +2,7 @@
 # kspan: `make` builds build/kspan; `make test` installs deps, builds and runs
 # every test; `make deps` installs what the build and the tests need.
 
+.DEFAULT_GOAL := all
 VERSION := 0.1.0
 OUTPUT := build
 CLANG ?= clang
@@ -33,22 +34,30 @@ LDLIBS := -lbpf -lelf -lz -lpthread
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
-BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 # Userspace modules that need no BPF: linked into unit tests and fuzzers too.
 CORE_SRCS := user/http1.c user/span.c user/proc.c user/export_tree.c \
 	user/export_otlp_json.c user/conn.c user/h1session.c user/trace.c \
 	user/ids.c user/addr.c user/events.c user/tracectx.c
-CORE_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(CORE_SRCS))
 APP_SRCS := user/main.c user/loader.c
+CORE_LDLIBS :=
+# Objects built by rules in mk/*.mk (e.g. generated code), linked into kspan,
+# the unit tests and the fuzzers; EXTRA_DEPS are built before any object.
+EXTRA_OBJS :=
+EXTRA_DEPS :=
+DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
+	libcmocka-dev libclang-rt-14-dev nginx-light curl python3 python3-pytest \
+	iproute2 procps
+
+# Features add their sources, libraries, packages and targets here.
+-include $(sort $(wildcard mk/*.mk))
+
+CORE_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(CORE_SRCS))
 APP_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(APP_SRCS))
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/test/%,$(UNIT_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
-
-DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
-	libcmocka-dev libclang-rt-14-dev nginx-light curl python3 python3-pytest \
-	iproute2 procps
 
 .DELETE_ON_ERROR:
 .PHONY: all deps test unit e2e fuzz fuzz-smoke demo run clean
@@ -58,7 +67,7 @@ all: $(OUTPUT)/kspan
 $(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/test $(OUTPUT)/fuzz:
 	$(Q)mkdir -p $@
 
-$(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c bpf/kspan.bpf.h include/kspan.h | $(OUTPUT)/bpf
+$(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(wildcard include/*.h) | $(OUTPUT)/bpf
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 	$(Q)$(LLVM_STRIP) -g $@
@@ -71,24 +80,24 @@ $(OUTPUT)/kspan.skel.h: $(OUTPUT)/kspan.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name kspan_bpf > $@
 
-$(OUTPUT)/%.o: user/%.c $(wildcard user/*.h) include/kspan.h | $(OUTPUT)
+$(OUTPUT)/%.o: user/%.c $(wildcard user/*.h) $(wildcard include/*.h) $(EXTRA_DEPS) | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(APP_OBJS): $(OUTPUT)/kspan.skel.h
 
-$(OUTPUT)/kspan: $(APP_OBJS) $(CORE_OBJS)
+$(OUTPUT)/kspan: $(APP_OBJS) $(CORE_OBJS) $(EXTRA_OBJS)
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) $(CORE_LDLIBS) -o $@
 
 # Unit tests: every core module rebuilt with ASan and UBSan.
-$(OUTPUT)/test/%: tests/unit/%.c $(CORE_SRCS) $(wildcard user/*.h) | $(OUTPUT)/test
+$(OUTPUT)/test/%: tests/unit/%.c $(CORE_SRCS) $(wildcard user/*.h) $(EXTRA_DEPS) $(EXTRA_OBJS) | $(OUTPUT)/test
 	$(call msg,TEST,$@)
-	$(Q)$(CC) $(CFLAGS) -O1 $(SAN) $< $(CORE_SRCS) -lcmocka -lpthread -o $@
+	$(Q)$(CC) $(CFLAGS) -O1 $(SAN) $< $(CORE_SRCS) $(EXTRA_OBJS) -lcmocka -lpthread $(CORE_LDLIBS) -o $@
 
-$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(wildcard user/*.h) | $(OUTPUT)/fuzz
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(wildcard user/*.h) $(EXTRA_DEPS) $(EXTRA_OBJS) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(CFLAGS) -O1 -fsanitize=fuzzer,address,undefined $< $(CORE_SRCS) -lpthread -o $@
+	$(Q)$(CLANG) $(CFLAGS) -O1 -fsanitize=fuzzer,address,undefined $< $(CORE_SRCS) $(EXTRA_OBJS) -lpthread $(CORE_LDLIBS) -o $@
 
 deps:
 	@if ! dpkg -s $(DEB_PKGS) >/dev/null 2>&1; then \

@@ -191,8 +191,28 @@ void loader_probe(struct probe_result *r)
 	btf__free(btf);
 }
 
-static void set_autoload(struct kspan_bpf *s, enum sys_hook sys, enum sock_hook sock)
+int loader_sock_hook_by_name(const char *name)
 {
+	static const char *const short_names[SOCK_HOOK_MAX] = {
+		[SOCK_HOOK_FENTRY] = "fentry", [SOCK_HOOK_KPROBE] = "kprobe",
+		[SOCK_HOOK_TP] = "tp", [SOCK_HOOK_FDWALK] = "fdwalk",
+	};
+
+	for (int i = 0; i < SOCK_HOOK_MAX; i++)
+		if (strcmp(name, short_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static void set_autoload(struct kspan_bpf *s, enum sys_hook sys, enum sock_hook sock,
+			 bool conns)
+{
+	struct bpf_program *p;
+
+	/* Programs of `kspan conns` are named conns_*: loaded only for it. */
+	bpf_object__for_each_program(p, s->obj)
+		if (strncmp(bpf_program__name(p), "conns_", 6) == 0)
+			bpf_program__set_autoload(p, conns);
 	bpf_program__set_autoload(s->progs.sys_enter_btf, sys == SYS_HOOK_TP_BTF);
 	bpf_program__set_autoload(s->progs.sys_exit_btf, sys == SYS_HOOK_TP_BTF);
 	bpf_program__set_autoload(s->progs.sys_enter_raw, sys == SYS_HOOK_RAW_TP);
@@ -303,7 +323,7 @@ static int try_load(struct loader *l, const struct loader_opts *o,
 	s = kspan_bpf__open();
 	if (!s)
 		return -errno;
-	set_autoload(s, sys, sock);
+	set_autoload(s, sys, sock, o->conns);
 	s->rodata->targ_filter_pids = o->npids > 0;
 	s->rodata->targ_self_tgid = getpid();
 	s->rodata->targ_cap_len = o->cap_len;
@@ -342,7 +362,9 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 		if (l->probe.sys_err[sys])
 			continue;
 		for (int sock = 0; sock < SOCK_HOOK_MAX; sock++) {
-			if (l->probe.sock_err[sock])
+			if (o->force_sock_hook >= 0 && sock != o->force_sock_hook)
+				continue;
+			if (l->probe.sock_err[sock] && o->force_sock_hook < 0)
 				continue;
 			err = try_load(l, o, sys, sock);
 			l->load_err[sock] = err;

@@ -47,6 +47,9 @@ static const char usage[] =
 "      --baggage-attributes K1,K2\n"
 "                         copy these W3C baggage members of requests into span\n"
 "                         attributes of the same name (at most 4)\n"
+"      --sock-hook NAME   use only this way of finding the socket of a read or\n"
+"                         write: fentry, kprobe, tp or fdwalk (default: the\n"
+"                         first that works, in that order; see kspan probe)\n"
 "  -v, --verbose          libbpf messages and counters every 5 s on stderr\n"
 "  -h, --help             this text\n"
 "      --version          print the version\n"
@@ -68,6 +71,7 @@ struct opts {
 	bool no_pairing;
 	const char *baggage_keys[H1_BAGGAGE_KEYS];
 	size_t nbaggage;
+	int sock_hook;
 };
 
 static int parse_u32(const char *s, const char *what, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -129,7 +133,7 @@ static int cmd_probe(int argc, char **argv)
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_CAP = 256, OPT_LINGER, OPT_IDLE, OPT_MAXCONNS, OPT_VERSION, OPT_NOPAIR, OPT_BAGGAGE };
+	enum { OPT_CAP = 256, OPT_LINGER, OPT_IDLE, OPT_MAXCONNS, OPT_VERSION, OPT_NOPAIR, OPT_BAGGAGE, OPT_SOCKHOOK };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "exporter", required_argument, NULL, 'e' },
@@ -141,6 +145,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "max-conns", required_argument, NULL, OPT_MAXCONNS },
 		{ "no-local-pairing", no_argument, NULL, OPT_NOPAIR },
 		{ "baggage-attributes", required_argument, NULL, OPT_BAGGAGE },
+		{ "sock-hook", required_argument, NULL, OPT_SOCKHOOK },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -191,6 +196,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_MAXCONNS:
 			if (parse_u32(optarg, "--max-conns", 16, 1u << 22, &o->max_conns))
 				return -1;
+			break;
+		case OPT_SOCKHOOK:
+			o->sock_hook = loader_sock_hook_by_name(optarg);
+			if (o->sock_hook < 0) {
+				fprintf(stderr, "kspan: unknown --sock-hook '%s': use fentry, kprobe, tp "
+					"or fdwalk\n", optarg);
+				return -1;
+			}
 			break;
 		case OPT_NOPAIR:
 			o->no_pairing = true;
@@ -285,6 +298,7 @@ int main(int argc, char **argv)
 		.linger_ms = 500,
 		.idle_s = 120,
 		.max_conns = 16384,
+		.sock_hook = -1,
 	};
 	struct loader_opts lo = {};
 	struct ring_buffer *rb = NULL;
@@ -338,6 +352,7 @@ int main(int argc, char **argv)
 	lo.ringbuf_bytes = 16 << 20;
 	lo.max_socks = 65536;
 	lo.verbose = o.verbose;
+	lo.force_sock_hook = o.sock_hook;
 	err = loader_start(&l, &lo);
 	if (err) {
 		err = 1;

@@ -35,9 +35,15 @@ def check_common(s):
     assert a["url.scheme"] == "http"
 
 
-def test_python_http_server_curl(kspan_factory, http_server):
+import pytest
+
+
+# The hook paths this kernel can run: the one kspan chooses, and the fd-table
+# walk every kernel falls back to. They must yield the same spans.
+@pytest.mark.parametrize("hook", [[], ["--sock-hook", "fdwalk"]], ids=["chosen", "fdwalk"])
+def test_python_http_server_curl(kspan_factory, http_server, hook):
     paths = ["/", "/servers.py?x=1&y=2", "/missing/12345", "/"]
-    with kspan_factory(["--pid", str(http_server.pid)]) as k:
+    with kspan_factory(["--pid", str(http_server.pid), *hook]) as k:
         codes = [curl(f"http://127.0.0.1:{http_server.port}{p}") for p in paths]
         time.sleep(0.5)
         assert k.stop() == 0
