@@ -63,6 +63,7 @@ struct h1_ctx {
 	unsigned propagators;
 	const char *const *bag_keys;
 	size_t nbag_keys;
+	const struct redact_policy *redact;
 	struct tracectx_stats tcst;
 };
 
@@ -116,6 +117,11 @@ void h1_ctx_set_context(struct h1_ctx *c, unsigned propagators,
 	c->propagators = propagators;
 	c->bag_keys = keys;
 	c->nbag_keys = nkeys < H1_BAGGAGE_KEYS ? nkeys : H1_BAGGAGE_KEYS;
+}
+
+void h1_ctx_set_redact(struct h1_ctx *c, const struct redact_policy *p)
+{
+	c->redact = p;
 }
 
 const struct tracectx_stats *h1_ctx_context_stats(const struct h1_ctx *c)
@@ -286,8 +292,9 @@ static void build_span(struct h1_ctx *c, const struct h1_conn_info *ci,
 		       const struct h1_req *r, uint64_t end_ns)
 {
 	char local[ADDR_STRLEN], peer[ADDR_STRLEN], route[H1_TARGET_MAX], ver[4];
+	char rquery[H1_TARGET_MAX];
 	const char *path, *query, *host;
-	size_t path_len, query_len, host_len, n;
+	size_t path_len, query_len, host_len, rquery_len = 0, n;
 	struct span *sp;
 	long host_port;
 
@@ -321,6 +328,8 @@ static void build_span(struct h1_ctx *c, const struct h1_conn_info *ci,
 	addr_fmt(ci->peer_addr, peer, sizeof(peer));
 	http1_split_target(r->target, r->target_len, &path, &path_len, &query, &query_len);
 	split_host(r->host, r->host_len, &host, &host_len, &host_port);
+	if (query_len)
+		rquery_len = redact_query(c->redact, query, query_len, rquery, sizeof(rquery));
 
 	if (known_method(r->method, r->method_len)) {
 		span_attr_str(sp, "http.request.method", r->method, r->method_len);
@@ -330,25 +339,41 @@ static void build_span(struct h1_ctx *c, const struct h1_conn_info *ci,
 	}
 	span_attr_str(sp, "url.path", path, path_len);
 	if (query_len)
-		span_attr_str(sp, "url.query", query, query_len);
+		span_attr_str(sp, "url.query", rquery, rquery_len);
 	span_attr_str(sp, "url.scheme", "http", 4);
 	span_attr_int(sp, "http.response.status_code", r->status);
 	n = snprintf(ver, sizeof(ver), "1.%u", r->minor);
 	span_attr_str(sp, "network.protocol.version", ver, n);
 	span_attr_str(sp, "network.transport", "tcp", 3);
 	if (ci->client) {
-		char full[H1_HOST_MAX + H1_TARGET_MAX + 16];
+		char full[H1_HOST_MAX + 2 * H1_TARGET_MAX + 16], safe[sizeof(full)];
+		const char *base = NULL;
+		size_t base_len = 0;
 
-		/* url.full: an absolute-form target is already whole. */
-		if (r->target_len && r->target[0] != '/')
-			n = snprintf(full, sizeof(full), "%.*s", r->target_len, r->target);
+		/* url.full from the target (absolute form) or Host, the path, and
+		 * the redacted query; userinfo never leaves the node. */
+		if (r->target_len && r->target[0] != '/') {
+			base = r->target;
+			base_len = path - r->target;
+		}
+		if (base)
+			n = snprintf(full, sizeof(full), "%.*s%.*s", (int)base_len, base,
+				     (int)path_len, path);
 		else if (r->host_len)
 			n = snprintf(full, sizeof(full), "http://%.*s%.*s", r->host_len, r->host,
-				     r->target_len, r->target);
+				     (int)path_len, path);
 		else
 			n = snprintf(full, sizeof(full), strchr(peer, ':') ? "http://[%s]:%u%.*s" :
-				     "http://%s:%u%.*s", peer, ci->peer_port, r->target_len, r->target);
-		span_attr_str(sp, "url.full", full, n < sizeof(full) ? n : sizeof(full) - 1);
+				     "http://%s:%u%.*s", peer, ci->peer_port, (int)path_len, path);
+		if (n >= sizeof(full))
+			n = sizeof(full) - 1;
+		if (query_len && n + 1 + rquery_len < sizeof(full)) {
+			full[n++] = '?';
+			memcpy(full + n, rquery, rquery_len);
+			n += rquery_len;
+		}
+		n = redact_userinfo(full, n, safe, sizeof(safe));
+		span_attr_str(sp, "url.full", safe, n);
 		if (host_len)
 			span_attr_str(sp, "server.address", host, host_len);
 		else

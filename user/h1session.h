@@ -10,6 +10,7 @@
 
 #include "http1.h"
 #include "span.h"
+#include "redact.h"
 #include "tracectx.h"
 
 #define H1_HEAD_MAX	16384	/* largest head reassembled across reads */
@@ -110,6 +111,9 @@ void h1_ctx_free(struct h1_ctx *c);
 void h1_ctx_set_context(struct h1_ctx *c, unsigned propagators,
 			const char *const *baggage_keys, size_t nkeys);
 const struct tracectx_stats *h1_ctx_context_stats(const struct h1_ctx *c);
+/* Query values and userinfo are redacted per this policy (kept by pointer;
+ * NULL redacts every query value). */
+void h1_ctx_set_redact(struct h1_ctx *c, const struct redact_policy *p);
 const struct h1_stats *h1_ctx_stats(const struct h1_ctx *c);
 
 void h1_session_init(struct h1_session *s);

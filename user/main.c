@@ -47,6 +47,10 @@ static const char usage[] =
 "      --baggage-attributes K1,K2\n"
 "                         copy these W3C baggage members of requests into span\n"
 "                         attributes of the same name (at most 4)\n"
+"      --query-allow K1,K2\n"
+"                         keep the values of these query parameters; every\n"
+"                         other value becomes REDACTED (credentials such as\n"
+"                         sig, Signature, token, password always are)\n"
 "      --sock-hook NAME   use only this way of finding the socket of a read or\n"
 "                         write: fentry, kprobe, tp or fdwalk (default: the\n"
 "                         first that works, in that order; see kspan probe)\n"
@@ -72,6 +76,7 @@ struct opts {
 	const char *baggage_keys[H1_BAGGAGE_KEYS];
 	size_t nbaggage;
 	int sock_hook;
+	struct redact_policy redact;
 };
 
 static int parse_u32(const char *s, const char *what, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -133,7 +138,7 @@ static int cmd_probe(int argc, char **argv)
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_CAP = 256, OPT_LINGER, OPT_IDLE, OPT_MAXCONNS, OPT_VERSION, OPT_NOPAIR, OPT_BAGGAGE, OPT_SOCKHOOK };
+	enum { OPT_CAP = 256, OPT_LINGER, OPT_IDLE, OPT_MAXCONNS, OPT_VERSION, OPT_NOPAIR, OPT_BAGGAGE, OPT_SOCKHOOK, OPT_QALLOW };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "exporter", required_argument, NULL, 'e' },
@@ -146,6 +151,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "no-local-pairing", no_argument, NULL, OPT_NOPAIR },
 		{ "baggage-attributes", required_argument, NULL, OPT_BAGGAGE },
 		{ "sock-hook", required_argument, NULL, OPT_SOCKHOOK },
+		{ "query-allow", required_argument, NULL, OPT_QALLOW },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -196,6 +202,17 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_MAXCONNS:
 			if (parse_u32(optarg, "--max-conns", 16, 1u << 22, &o->max_conns))
 				return -1;
+			break;
+		case OPT_QALLOW:
+			for (char *save = NULL, *k = strtok_r(optarg, ",", &save); k;
+			     k = strtok_r(NULL, ",", &save)) {
+				if (o->redact.nallow >= REDACT_ALLOW_MAX) {
+					fprintf(stderr, "kspan: at most %d --query-allow names\n",
+						REDACT_ALLOW_MAX);
+					return -1;
+				}
+				o->redact.allow[o->redact.nallow++] = k;
+			}
 			break;
 		case OPT_SOCKHOOK:
 			o->sock_hook = loader_sock_hook_by_name(optarg);
@@ -337,6 +354,7 @@ int main(int argc, char **argv)
 	}
 	h1_ctx_set_context(app.h1, TRACECTX_W3C | TRACECTX_B3 | TRACECTX_B3MULTI | TRACECTX_JAEGER,
 			   o.baggage_keys, o.nbaggage);
+	h1_ctx_set_redact(app.h1, &o.redact);
 	exp = strcmp(o.exporter, "tree") == 0 ? tree_exporter_new(out, isatty(fileno(out)))
 					      : otlp_json_exporter_new(out);
 	if (!exp) {

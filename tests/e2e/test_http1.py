@@ -59,7 +59,9 @@ def test_python_http_server_curl(kspan_factory, http_server, hook):
         path, _, query = p.partition("?")
         assert a["http.request.method"] == "GET"
         assert a["url.path"] == path
-        assert a.get("url.query", "") == query
+        # Query values are redacted unless allowed (--query-allow).
+        assert a.get("url.query", "") == "&".join(
+            kv.split("=")[0] + "=REDACTED" for kv in query.split("&") if kv)
         assert a["http.response.status_code"] == int(code)
         assert a["server.port"] == http_server.port
         assert a["client.address"] == "127.0.0.1"
@@ -324,3 +326,31 @@ def test_connection_opened_before_kspan(kspan_factory, threaded_server):
         for s in got:
             check_common(s)
     assert len(spans) == 6
+
+
+def test_query_and_userinfo_redaction(kspan_factory, threaded_server, tmp_path):
+    port = threaded_server.port
+    raw = (f"GET http://alice:hunter2@127.0.0.1:{port}/login?page=2&user=bob&sig=s3cr3t"
+           f"&token=t0k HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")
+    client = f"""
+import socket
+s = socket.create_connection(("127.0.0.1", {port}), timeout=10)
+s.sendall({raw.encode()!r})
+while s.recv(65536):
+    pass
+"""
+    with kspan_factory(["--pid", str(threaded_server.pid), "--pid", str(os.getpid()),
+                        "--query-allow", "page,sig"], linger_ms=200) as k:
+        subprocess.run([PY, "-c", client], check=True, timeout=30)
+        time.sleep(0.5)
+        assert k.stop() == 0
+    spans = k.spans()
+    assert len(spans) == 2
+    for s in spans:
+        assert s["attrs"]["url.query"] == "page=2&user=REDACTED&sig=REDACTED&token=REDACTED"
+    cli = next(s for s in spans if s["kind"] == CLIENT)
+    assert cli["attrs"]["url.full"] == (f"http://REDACTED:REDACTED@127.0.0.1:{port}/login"
+                                        "?page=2&user=REDACTED&sig=REDACTED&token=REDACTED")
+    out = k.out.read_text() + k.stderr
+    for secret in ("hunter2", "alice", "s3cr3t", "t0k", "bob"):
+        assert secret not in out
