@@ -46,7 +46,7 @@ EXTRA_OBJS :=
 EXTRA_DEPS :=
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
 	libcmocka-dev libclang-rt-14-dev nginx-light curl python3 python3-pytest \
-	iproute2 procps
+	iproute2 procps wrk
 
 # Features add their sources, libraries, packages and targets here.
 -include $(sort $(wildcard mk/*.mk))
@@ -60,7 +60,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
 
 .DELETE_ON_ERROR:
-.PHONY: all deps test unit e2e fuzz fuzz-smoke demo run clean
+.PHONY: all deps test unit e2e fuzz fuzz-smoke demo run clean bench
 
 all: $(OUTPUT)/kspan
 
@@ -128,6 +128,11 @@ test: deps
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(OUTPUT)/kspan $(ARGS)
+
+# Overhead, measured side by side (not a test: prints ratios).
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(PYTHON) tests/bench/bench.py $(BENCH_ARGS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -1,0 +1,260 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""make bench: kspan's overhead measured side by side in one run.
+
+A: kspan not running. B: kspan running, the server outside its pid filter.
+C: kspan tracing the server and exporting every span (to a sink that
+discards). Modes alternate for several rounds; each figure is the median
+ratio with its spread. nginx (one worker) is pinned to CPU 0 and wrk to
+CPU 1; kspan is not pinned, so its cost lands on both.
+
+--smoke runs one short round of A and C and only checks that every request
+the server answered became exactly one exported span."""
+import argparse
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+KSPAN = ROOT / "build" / "kspan"
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process and its reaped children, in seconds."""
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in f[11:15]) / HZ
+
+
+class Nginx:
+    def __init__(self, work):
+        self.work = work
+        self.port = free_port()
+        www = work / "www"
+        www.mkdir(exist_ok=True)
+        (www / "index.html").write_text("<html>kspan bench</html>\n")
+        self.log = work / "access.log"
+        conf = work / "nginx.conf"
+        conf.write_text(f"""
+user root;
+worker_processes 1;
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log {self.log} combined buffer=256k flush=1s;
+  keepalive_requests 1000000;
+  client_body_temp_path {work}/b; proxy_temp_path {work}/p; fastcgi_temp_path {work}/f;
+  uwsgi_temp_path {work}/u; scgi_temp_path {work}/s;
+  server {{ listen 127.0.0.1:{self.port}; root {www}; }}
+}}
+""")
+        self.p = subprocess.Popen(["taskset", "-c", "0", "nginx", "-c", str(conf)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{self.port}/index.html"
+
+    def worker(self):
+        kids = subprocess.run(["pgrep", "-P", str(self.p.pid)], capture_output=True,
+                              text=True).stdout.split()
+        return int(kids[0])
+
+    def served(self):
+        """Requests answered so far, from the access log (flushed by USR1)."""
+        os.kill(self.p.pid, signal.SIGUSR1)  # reopen logs: flushes the buffer
+        time.sleep(0.3)
+        return sum(1 for _ in open(self.log)) if self.log.exists() else 0
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait()
+
+
+class Kspan:
+    def __init__(self, pid, work):
+        self.err = open(work / "kspan.err", "w+")
+        self.p = subprocess.Popen([str(KSPAN), "--pid", str(pid), "--exporter", "otlp-json",
+                                   "--output", "/dev/null"], stderr=self.err)
+        for _ in range(200):
+            self.err.seek(0)
+            if "kspan: tracing" in self.err.read():
+                return
+            if self.p.poll() is not None:
+                sys.exit("bench: kspan failed to start")
+            time.sleep(0.05)
+
+    def stop(self):
+        hwm = 0
+        for line in open(f"/proc/{self.p.pid}/status"):
+            if line.startswith("VmHWM:"):
+                hwm = int(line.split()[1]) * 1024
+        self.p.send_signal(signal.SIGINT)
+        self.p.wait(timeout=60)
+        self.err.seek(0)
+        text = self.err.read()
+        counters = {}
+        for line in text.splitlines():
+            if line.startswith("kspan: ") and "=" in line:
+                group, _, rest = line[7:].partition(": ")
+                for kv in rest.split():
+                    k, _, v = kv.partition("=")
+                    if v.isdigit():
+                        counters[f"{group}.{k}"] = int(v)
+        return counters, hwm
+
+
+def wrk(url, seconds, conns, rate=None, work=None):
+    args = ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency"]
+    if rate:
+        # wrk's delay() hook paces each connection: conns * 1000 / delay_ms req/s.
+        script = work / "pace.lua"
+        script.write_text(f"function delay() return {conns * 1000.0 / rate:.3f} end\n")
+        args += ["-s", str(script)]
+    out = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
+    reqs = int(re.search(r"(\d+) requests in", out).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def pct(p):
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)\b", out)
+        v = float(m.group(1))
+        return v * {"us": 1e-6, "ms": 1e-3, "s": 1}[m.group(2)]
+    return {"reqs": reqs, "rps": rps, "p50": pct(50), "p99": pct(99)}
+
+
+def dd_rate(blocks):
+    t = time.perf_counter()
+    subprocess.run(["dd", "if=/dev/zero", "of=/dev/null", "bs=512", f"count={blocks}"],
+                   check=True, capture_output=True)
+    return blocks / (time.perf_counter() - t)
+
+
+def run_mode(mode, nginx, bystander, work, seconds, rate, dd_blocks):
+    k = None
+    if mode == "B":
+        k = Kspan(bystander, work)
+    elif mode == "C":
+        k = Kspan(nginx.p.pid, work)
+    before = nginx.served()
+    kcpu0 = cpu_seconds(k.p.pid) if k else 0
+    sat = wrk(nginx.url, seconds, 32)
+    served = nginx.served() - before
+    res = {"sat": sat, "served": served}
+    if rate:
+        w = nginx.worker()
+        c0 = cpu_seconds(w)
+        res["fixed"] = wrk(nginx.url, seconds, 16, rate=rate, work=work)
+        res["server_cpu"] = cpu_seconds(w) - c0
+    if dd_blocks:
+        res["dd"] = dd_rate(dd_blocks)
+    if k:
+        res["kspan_cpu"] = cpu_seconds(k.p.pid) - kcpu0
+        res["counters"], res["rss"] = k.stop()
+    return res
+
+
+def med(xs):
+    return statistics.median(xs), min(xs), max(xs)
+
+
+def fmt(xs, unit=""):
+    m, lo, hi = med(xs)
+    return f"{m:.3f}{unit} [{lo:.3f}..{hi:.3f}]"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--smoke", action="store_true")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (kspan loads BPF programs)")
+    if not KSPAN.exists():
+        sys.exit("bench: build/kspan is missing: run make first")
+    work = Path(tempfile.mkdtemp(prefix="kspan-bench-"))
+    nginx = Nginx(work)
+    bystander = subprocess.Popen(["sleep", "3600"])
+    failures = []
+    try:
+        if a.smoke:
+            rounds, modes, seconds, rate, dd_blocks = 1, ["A", "C"], 2, None, 0
+        else:
+            rounds, modes, seconds = a.rounds, ["A", "B", "C"], a.seconds
+            dd_blocks = 2_000_000
+            # Fixed rate: half of A's saturated throughput, measured first.
+            rate = wrk(nginx.url, 3, 32)["rps"] / 2
+            print(f"bench: fixed rate {rate:.0f} req/s (half of A's maximum)", flush=True)
+        results = {m: [] for m in modes}
+        for r in range(rounds):
+            for m in modes:
+                res = run_mode(m, nginx, bystander.pid, work, seconds, rate, dd_blocks)
+                results[m].append(res)
+                line = f"round {r + 1} {m}: {res['sat']['rps']:.0f} req/s, served {res['served']}"
+                if "counters" in res:
+                    c = res["counters"]
+                    line += (f", spans {c.get('spans.exported', 0)}, ringbuf drops "
+                             f"{c.get('bpf.ringbuf_drops', 0)}")
+                print(line, flush=True)
+        for res in results.get("C", []):
+            spans = res["counters"].get("spans.exported", -1)
+            if spans != res["served"]:
+                failures.append(f"C: {spans} spans exported for {res['served']} requests served")
+        if a.smoke:
+            if failures:
+                sys.exit("bench: SPAN COUNT MISMATCH: " + "; ".join(failures))
+            print(f"bench smoke: {results['C'][0]['served']} requests served, "
+                  f"as many spans exported, 0 drops" if not
+                  results['C'][0]['counters'].get('bpf.ringbuf_drops') else "bench smoke: drops")
+            return
+        A, B, C = results["A"], results["B"], results["C"]
+        ratio = lambda num, den, f: [f(n) / f(d) for n, d in zip(num, den)]  # noqa: E731
+        rows = [
+            ("M1", "throughput C/A at saturation", fmt(ratio(C, A, lambda x: x["sat"]["rps"])), ">= 0.97"),
+            ("M1", "spans exported / requests served",
+             fmt([c["counters"].get("spans.exported", 0) / max(c["served"], 1) for c in C]), "= 1.000"),
+            ("M1", "ring-buffer drops (C)", str(sum(c["counters"].get("bpf.ringbuf_drops", 0) for c in C)), "0"),
+            ("M2", "server CPU at fixed rate C/A", fmt(ratio(C, A, lambda x: x["server_cpu"])), "<= 1.05"),
+            ("M3", "kspan CPU per exported span",
+             fmt([c["kspan_cpu"] / max(c["counters"].get("spans.exported", 1), 1) * 1e6 for c in C], " us"),
+             "<= 5 us"),
+            ("M3", "kspan peak RSS", fmt([c["rss"] / 2**20 for c in C], " MiB"), "<= 40 MB"),
+            ("M4", "p50 latency at fixed rate C/A", fmt(ratio(C, A, lambda x: x["fixed"]["p50"])), ""),
+            ("M4", "p99 latency at fixed rate C/A", fmt(ratio(C, A, lambda x: x["fixed"]["p99"])), "<= 1.05"),
+            ("M5", "dd bs=512 outside the filter B/A", fmt(ratio(B, A, lambda x: x["dd"])), ">= 0.95"),
+            ("M5", "dd bs=512 outside the filter C/A", fmt(ratio(C, A, lambda x: x["dd"])), ">= 0.95"),
+            ("M6", "HTTPS throughput C/A", "not measured: TLS capture is not built yet", ">= 0.95"),
+        ]
+        print(f"\nkspan bench: {rounds} rounds x {seconds} s per mode, median [min..max]")
+        print("| metric | what | measured | goal |")
+        print("|---|---|---|---|")
+        for r in rows:
+            print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} |")
+        print(f"\nA saturated throughput: {fmt([x['sat']['rps'] for x in A])} req/s")
+        if failures:
+            sys.exit("bench: SPAN COUNT MISMATCH: " + "; ".join(failures))
+    finally:
+        bystander.terminate()
+        nginx.stop()
+
+
+if __name__ == "__main__":
+    main()
