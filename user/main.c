@@ -58,6 +58,11 @@ static const char usage[] =
 "  -h, --help             this text\n"
 "      --version          print the version\n"
 "\n"
+"Environment: OTEL_TRACES_SAMPLER (always_on, always_off, traceidratio,\n"
+"parentbased_always_on (default), parentbased_always_off,\n"
+"parentbased_traceidratio) and OTEL_TRACES_SAMPLER_ARG choose which traces are\n"
+"exported, decided from the trace id so every kspan instance agrees.\n"
+"\n"
 "SIGINT or SIGTERM exports every finished span and exits 0.\n"
 "Counters for everything dropped or skipped go to stderr on exit.\n";
 
@@ -77,6 +82,7 @@ struct opts {
 	size_t nbaggage;
 	int sock_hook;
 	struct redact_policy redact;
+	struct sampler sampler;
 };
 
 static int parse_u32(const char *s, const char *what, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -300,12 +306,12 @@ static void print_counters(const struct loader *l, const struct kspan_app *a, FI
 			(unsigned long long)tc->baggage_invalid);
 	}
 	fprintf(f, "kspan: spans: exported=%llu traces=%llu dropped=%llu flushed_early=%llu "
-		"paired=%llu nested=%llu nest_ambiguous=%llu link_refused=%llu\n",
+		"paired=%llu nested=%llu nest_ambiguous=%llu link_refused=%llu sampled_out=%llu\n",
 		(unsigned long long)ts->spans_out, (unsigned long long)ts->traces_out,
 		(unsigned long long)(ts->dropped + h->span_alloc_failed),
 		(unsigned long long)ts->flushed_early, (unsigned long long)ts->paired,
 		(unsigned long long)ts->nested, (unsigned long long)h->nest_ambiguous,
-		(unsigned long long)ts->link_refused);
+		(unsigned long long)ts->link_refused, (unsigned long long)ts->sampled_out);
 }
 
 int main(int argc, char **argv)
@@ -355,6 +361,9 @@ int main(int argc, char **argv)
 	h1_ctx_set_context(app.h1, TRACECTX_W3C | TRACECTX_B3 | TRACECTX_B3MULTI | TRACECTX_JAEGER,
 			   o.baggage_keys, o.nbaggage);
 	h1_ctx_set_redact(app.h1, &o.redact);
+	sampler_from_env(&o.sampler, getenv("OTEL_TRACES_SAMPLER"),
+			 getenv("OTEL_TRACES_SAMPLER_ARG"), stderr);
+	trace_set_sampler(app.traces, &o.sampler);
 	exp = strcmp(o.exporter, "tree") == 0 ? tree_exporter_new(out, isatty(fileno(out)))
 					      : otlp_json_exporter_new(out);
 	if (!exp) {

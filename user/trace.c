@@ -36,6 +36,7 @@ struct trace_buf {
 	uint32_t max;
 	uint64_t linger_ns;
 	bool pairing;
+	const struct sampler *sampler;
 	const struct span **out;	/* scratch for one trace */
 	int32_t *stack;			/* scratch for one trace */
 	int32_t *fifo;			/* slots in submit order, for early flushes */
@@ -107,6 +108,11 @@ int trace_add_exporter(struct trace_buf *t, struct exporter *e)
 		return -1;
 	t->exp[t->nexp++] = e;
 	return 0;
+}
+
+void trace_set_sampler(struct trace_buf *t, const struct sampler *s)
+{
+	t->sampler = s;
 }
 
 static uint64_t mix(uint64_t h, const void *p, size_t n)
@@ -290,8 +296,29 @@ static void export_component(struct trace_buf *t, int32_t r)
 {
 	uint32_t n = 0;
 
+	int32_t root = r;
+	bool keep;
+
 	for (int32_t i = r; i >= 0; i = t->slots[i].mnext)
 		t->stack[n++] = i;
+	for (int depth = 0; t->slots[root].parent >= 0 && depth < 256; depth++)
+		root = t->slots[root].parent;
+	keep = !t->sampler || sampler_keep(t->sampler, t->spans[root].trace_id,
+					   t->spans[root].remote_parent,
+					   t->spans[root].trace_flags);
+	if (!keep) {
+		t->st.sampled_out += n;
+		for (uint32_t k = 0; k < n; k++) {
+			int32_t i = t->stack[k];
+
+			for (int idx = 0; idx < IDX_MAX; idx++)
+				idx_del(t, idx, i);
+			t->slots[i].state = SLOT_FREE;
+			t->slots[i].inext[0] = t->free_slot;
+			t->free_slot = i;
+		}
+		return;
+	}
 	for (uint32_t k = 0; k < n; k++) {
 		int32_t i = t->stack[k], top = i;
 		struct span *s = &t->spans[i];
@@ -304,8 +331,8 @@ static void export_component(struct trace_buf *t, int32_t r)
 			const struct span *p = &t->spans[t->slots[i].parent];
 
 			memcpy(s->parent_span_id, p->span_id, sizeof(s->parent_span_id));
-			s->trace_flags = t->spans[top].trace_flags;
 		}
+		s->trace_flags = t->spans[top].trace_flags | 1;	/* kept: sampled */
 		t->out[k] = s;
 	}
 	for (int e = 0; e < t->nexp; e++) {

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "export.h"
+#include "sampler.h"
 #include "span.h"
 
 #define TRACE_MAX_EXPORTERS 4
@@ -30,6 +31,7 @@ struct trace_stats {
 	uint64_t paired;		/* server spans linked to a client span of this host */
 	uint64_t nested;		/* client spans linked to the server span of their thread */
 	uint64_t link_refused;		/* candidate links refused: timing or a cycle */
+	uint64_t sampled_out;		/* spans of traces the head sampler dropped */
 };
 
 struct trace_buf;
@@ -37,6 +39,9 @@ struct trace_buf;
 struct trace_buf *trace_buf_new(uint32_t max_spans, uint64_t linger_ns, bool pairing);
 void trace_buf_free(struct trace_buf *t);
 int trace_add_exporter(struct trace_buf *t, struct exporter *e);
+/* Decide per trace, from its root span, what is exported (kept by pointer;
+ * NULL keeps everything). */
+void trace_set_sampler(struct trace_buf *t, const struct sampler *s);
 struct span *trace_span_alloc(struct trace_buf *t);
 /* Hand a filled span back; now_ns is monotonic. */
 void trace_span_submit(struct trace_buf *t, struct span *s, uint64_t now_ns);

@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sampler.h"
+
+static void set_ratio(struct sampler *s, double r)
+{
+	s->ratio = r;
+	/* r * 2^64, saturating: the low 8 bytes of a random id are uniform. */
+	s->threshold = r >= 1.0 ? UINT64_MAX : (uint64_t)ldexp(r, 64);
+}
+
+int sampler_from_env(struct sampler *s, const char *name, const char *arg, FILE *err)
+{
+	static const struct {
+		const char *name;
+		enum sampler_kind root;
+		bool parent;
+	} names[] = {
+		{ "always_on", SAMPLER_ALWAYS_ON, false },
+		{ "always_off", SAMPLER_ALWAYS_OFF, false },
+		{ "traceidratio", SAMPLER_RATIO, false },
+		{ "parentbased_always_on", SAMPLER_ALWAYS_ON, true },
+		{ "parentbased_always_off", SAMPLER_ALWAYS_OFF, true },
+		{ "parentbased_traceidratio", SAMPLER_RATIO, true },
+	};
+	int rc = 0;
+
+	s->root = SAMPLER_ALWAYS_ON;
+	s->parent_based = true;
+	set_ratio(s, 1.0);
+	if (!name || !*name)
+		return 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(name, names[i].name))
+			continue;
+		s->root = names[i].root;
+		s->parent_based = names[i].parent;
+		if (s->root != SAMPLER_RATIO)
+			return 0;
+		if (arg && *arg) {
+			char *end;
+			double r;
+
+			errno = 0;
+			r = strtod(arg, &end);
+			if (errno || end == arg || *end || !(r >= 0.0 && r <= 1.0)) {
+				fprintf(err, "kspan: invalid OTEL_TRACES_SAMPLER_ARG '%s': expected a "
+					"ratio from 0 to 1; using 1.0\n", arg);
+				return -1;
+			}
+			set_ratio(s, r);
+		}
+		return 0;
+	}
+	fprintf(err, "kspan: unknown OTEL_TRACES_SAMPLER '%s': use always_on, always_off, "
+		"traceidratio or parentbased_*; using parentbased_always_on\n", name);
+	rc = -1;
+	return rc;
+}
+
+bool sampler_keep(const struct sampler *s, const uint8_t id[16], bool has_parent,
+		  uint8_t parent_flags)
+{
+	uint64_t low = 0;
+
+	if (s->parent_based && has_parent)
+		return parent_flags & 1;
+	switch (s->root) {
+	case SAMPLER_ALWAYS_OFF:
+		return false;
+	case SAMPLER_RATIO:
+		for (int i = 8; i < 16; i++)
+			low = low << 8 | id[i];
+		return s->threshold == UINT64_MAX || low < s->threshold;
+	default:
+		return true;
+	}
+}
