@@ -38,7 +38,9 @@ def test_incoming_context(kspan_factory, threaded_server):
         time.sleep(0.5)
         assert k.stop() == 0
     spans = {s["attrs"]["url.path"]: s for s in k.spans() if s["kind"] == SERVER}
-    assert len(spans) == 11
+    # The default sampler, parentbased_always_on, honours the caller's
+    # "not sampled" flag: that trace is not exported.
+    assert len(spans) == 10 and "/unsampled" not in spans
 
     def joined(path, trace=TID, flags=1):
         s = spans[path]
@@ -52,7 +54,6 @@ def test_incoming_context(kspan_factory, threaded_server):
         assert s["traceId"] != TID and "parentSpanId" not in s, path
 
     joined("/w3c")
-    joined("/unsampled", flags=0)
     joined("/future")
     joined("/b3")
     joined("/b3multi", trace="0" * 16 + TID[16:])
@@ -63,6 +64,27 @@ def test_incoming_context(kspan_factory, threaded_server):
     assert spans["/w3c"]["attrs"]["user.tier"] == "gold"
     assert "tenant" not in spans["/none"]["attrs"]
     c = k.counters()
+    assert c["spans.sampled_out"] == 1
     assert c["context.valid"] == 6
     assert c["context.traceparent_invalid"] == 3
     assert c["context.traceparent_duplicate"] == 1
+
+
+def test_head_sampler_from_environment(kspan_factory, threaded_server, monkeypatch):
+    port = threaded_server.port
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    with kspan_factory(["--pid", str(threaded_server.pid)]) as k:
+        for i in range(5):
+            curl(port, f"/off/{i}")
+        time.sleep(0.5)
+        assert k.stop() == 0
+    assert k.spans() == []
+    assert k.counters()["spans.sampled_out"] == 5
+    # always_on ignores the caller's flag and exports, marked sampled.
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
+    with kspan_factory(["--pid", str(threaded_server.pid)]) as k:
+        curl(port, "/on", f"traceparent: 00-{TID}-{SID}-00")
+        time.sleep(0.5)
+        assert k.stop() == 0
+    (s,) = k.spans()
+    assert s["traceId"] == TID and s["parentSpanId"] == SID and s["flags"] == 1
