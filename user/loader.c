@@ -314,8 +314,10 @@ static int add_pids(struct kspan_bpf *s, const uint32_t *pids, size_t n)
 	return 0;
 }
 
+/* *fatal is set when retrying with other hooks cannot help (a --pid that
+ * does not exist). */
 static int try_load(struct loader *l, const struct loader_opts *o,
-		    enum sys_hook sys, enum sock_hook sock)
+		    enum sys_hook sys, enum sock_hook sock, bool *fatal)
 {
 	struct kspan_bpf *s;
 	int err;
@@ -337,8 +339,10 @@ static int try_load(struct loader *l, const struct loader_opts *o,
 		goto fail;
 	if (o->npids) {
 		err = add_pids(s, o->pids, o->npids);
-		if (err)
+		if (err) {
+			*fatal = true;
 			goto fail;
+		}
 	}
 	err = kspan_bpf__attach(s);
 	if (err)
@@ -355,22 +359,30 @@ fail:
 int loader_start(struct loader *l, const struct loader_opts *o)
 {
 	int err = -ENOTSUP;
+	bool fatal = false;
 
 	memset(l, 0, sizeof(*l));
 	loader_probe(&l->probe);
+	if (o->force_sock_hook >= 0 && l->probe.sock_err[o->force_sock_hook]) {
+		fprintf(stderr, "kspan: --sock-hook %s is unavailable on this kernel: %s (%s); "
+			"run 'kspan probe' to see which hooks work\n",
+			sock_hook_names[o->force_sock_hook], l->probe.sock_why[o->force_sock_hook],
+			strerror(-l->probe.sock_err[o->force_sock_hook]));
+		return l->probe.sock_err[o->force_sock_hook];
+	}
 	for (int sys = 0; sys < SYS_HOOK_MAX; sys++) {
 		if (l->probe.sys_err[sys])
 			continue;
 		for (int sock = 0; sock < SOCK_HOOK_MAX; sock++) {
 			if (o->force_sock_hook >= 0 && sock != o->force_sock_hook)
 				continue;
-			if (l->probe.sock_err[sock] && o->force_sock_hook < 0)
+			if (l->probe.sock_err[sock])
 				continue;
-			err = try_load(l, o, sys, sock);
+			err = try_load(l, o, sys, sock, &fatal);
 			l->load_err[sock] = err;
 			if (!err)
 				return 0;
-			if (err == -ESRCH)
+			if (fatal)
 				return err;
 			if (verbose)
 				fprintf(stderr, "kspan: %s with %s failed: %s; trying the next\n",
@@ -440,6 +452,11 @@ int loader_verify_all(FILE *out)
 			    bpf_program__expected_attach_type(prog) == BPF_TRACE_FEXIT)) {
 			/* The kernel refuses the program type before verification. */
 			fprintf(out, "refused   %-26s %s (EPERM: this kernel does not allow fentry)\n",
+				name, bpf_program__section_name(prog));
+		} else if (err == -ESRCH && bpf_program__type(prog) == BPF_PROG_TYPE_TRACING) {
+			/* libbpf found no such tracepoint or function in this
+			 * kernel's BTF (sock_send_length came in 6.3). */
+			fprintf(out, "absent    %-26s %s (not in this kernel's BTF)\n",
 				name, bpf_program__section_name(prog));
 		} else {
 			fprintf(out, "FAILED    %-26s %s: %s\n", name,
