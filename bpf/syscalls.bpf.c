@@ -6,6 +6,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_tracing.h>
 #include "kspan.bpf.h"
+#include "httpscan.bpf.h"
 
 #if defined(__TARGET_ARCH_x86)
 #define NR_read		0
@@ -137,6 +138,57 @@ static __always_inline __u32 copy_iov(struct scratch *s, const struct user_iovec
 	return off;
 }
 
+/* With injection on: a server request read by this thread gets its trace
+ * context here, so that the thread's outgoing requests can carry it without
+ * a round trip to userspace. A response written ends one request. */
+static __always_inline void server_ctx(struct scratch *s, __u32 len, __u32 tid)
+{
+	struct thread_ctx *t, fresh = {};
+	struct scan_buf *sb;
+	struct kspan_ctx *c = &s->ev.ctx;
+	struct scan sc;
+	__u32 zero = 0;
+
+	if (s->ev.role == KSPAN_ROLE_CLIENT)
+		return;
+	t = bpf_map_lookup_elem(&thread_ctxs, &tid);
+	if (s->ev.dir == KSPAN_DIR_EGRESS) {
+		if (t && t->inflight && --t->inflight == 0)
+			t->ctx.valid = 0;
+		return;
+	}
+	sb = bpf_map_lookup_elem(&scan_bufs, &zero);
+	if (!sb || len < 5)
+		return;
+	if (len > SCAN_MAX - 1)
+		len = SCAN_MAX - 1;
+	if (bpf_probe_read_kernel(sb->b, scan_bound(len), s->data))
+		return;
+	if (!starts_request(sb, len))
+		return;
+	scan_head(&sc, len);
+	if (sc.tp_count == 1 && parse_traceparent(sb, sc.tp_off, sc.len, c)) {
+		c->remote = 1;
+	} else {
+		random_bytes(c->trace_id, 16);
+		__builtin_memset(c->parent_id, 0, 8);
+		c->flags = 1;
+	}
+	random_bytes(c->span_id, 8);
+	c->valid = 1;
+	if (!t) {
+		bpf_map_update_elem(&thread_ctxs, &tid, &fresh, BPF_ANY);
+		t = bpf_map_lookup_elem(&thread_ctxs, &tid);
+		if (!t)
+			return;
+	}
+	/* A thread with several requests in flight (an event loop) gives no
+	 * parent: its outgoing requests start traces of their own. */
+	t->ctx = *c;
+	if (t->inflight++)
+		t->ctx.valid = 0;
+}
+
 static __always_inline int emit_data(__u64 pid_tgid, struct active_call *a,
 				     struct kspan_sock *sock, long ret)
 {
@@ -179,6 +231,9 @@ static __always_inline int emit_data(__u64 pid_tgid, struct active_call *a,
 	if (len < ret && a->op != KSPAN_OP_SENDFILE)
 		count(KSPAN_CNT_TRUNCATED);
 	s->ev.cap_len = len;
+	__builtin_memset(&s->ev.ctx, 0, sizeof(s->ev.ctx));
+	if (targ_inject)
+		server_ctx(s, len, (__u32)pid_tgid);
 	size = sizeof(s->ev) + len;
 	if (bpf_ringbuf_output(&events, s, size, wakeup_flags())) {
 		count(KSPAN_CNT_RB_FULL);

@@ -16,11 +16,14 @@
 #define KSPAN_COMM_LEN		16
 /* Words of the pid-filter bitmap: one bit per pid up to PID_MAX_LIMIT. */
 #define KSPAN_PID_WORDS		((4 * 1024 * 1024) / 64)
+/* "traceparent: 00-<32 hex>-<16 hex>-<2 hex>\r\n" */
+#define KSPAN_TP_HDR_LEN	70
 
 enum kspan_event_type {
 	KSPAN_EV_DATA = 1,	/* struct kspan_data_event */
 	KSPAN_EV_CONN = 2,	/* struct kspan_conn_event: connect/accept */
 	KSPAN_EV_CLOSE = 3,	/* struct kspan_conn_event: socket closed */
+	KSPAN_EV_INJECT = 4,	/* struct kspan_inject_event: traceparent inserted */
 };
 
 enum kspan_dir {
@@ -59,6 +62,10 @@ enum kspan_counter {
 	KSPAN_CNT_READ_FAULT,		/* payload copy from user memory failed */
 	KSPAN_CNT_TRUNCATED,		/* data events whose payload was cut at cap_len */
 	KSPAN_CNT_EVENTS,		/* events submitted */
+	KSPAN_CNT_INJECTED,		/* traceparent headers inserted */
+	KSPAN_CNT_INJECT_SKIPPED,	/* requests not injected: already had
+					 * context, or could not be parsed safely */
+	KSPAN_CNT_INJECT_FAILED,	/* push/pull of message data failed */
 	KSPAN_CNT_MAX,
 };
 
@@ -82,6 +89,19 @@ struct kspan_sock {
 	__u8 pad[3];
 };
 
+/* Trace context assigned in the kernel (--inject-traceparent): for a server
+ * request read by a traced thread, and for each request kspan injected a
+ * traceparent into. */
+struct kspan_ctx {
+	__u8 trace_id[16];
+	__u8 span_id[8];	/* the span of this request */
+	__u8 parent_id[8];	/* all zero: no parent */
+	__u8 flags;		/* W3C trace flags */
+	__u8 valid;		/* 1 when the fields above are set */
+	__u8 remote;		/* parent_id came from a traceparent header */
+	__u8 pad[5];
+};
+
 struct kspan_event_hdr {
 	__u32 type;		/* enum kspan_event_type */
 	__u32 pid;		/* tgid */
@@ -102,7 +122,14 @@ struct kspan_data_event {
 	__u8 role;		/* enum kspan_role */
 	__u8 pad;
 	char comm[KSPAN_COMM_LEN];
+	struct kspan_ctx ctx;	/* server request start, with injection on */
 	/* cap_len payload bytes follow the struct */
+};
+
+/* One traceparent header inserted into an outgoing request. */
+struct kspan_inject_event {
+	struct kspan_event_hdr hdr;
+	struct kspan_ctx ctx;	/* span_id: the client span's id, as sent */
 };
 
 struct kspan_conn_event {

@@ -138,6 +138,7 @@ static void handle_data(struct kspan_app *a, const struct kspan_data_event *e)
 	ch.start_ns = e->dir == KSPAN_DIR_EGRESS ? e->hdr.ts_enter : e->hdr.ts_exit;
 	ch.end_ns = e->hdr.ts_exit;
 	ch.tid = e->hdr.tid;
+	ch.kctx = e->ctx.valid ? &e->ctx : NULL;
 	h1_session_feed(a->h1, &c->h1, &ci, (e->dir == KSPAN_DIR_EGRESS) == ci.client, &ch);
 }
 
@@ -182,6 +183,27 @@ int app_handle_event(void *ctx, void *data, size_t size)
 		c->role = e->role;
 		memcpy(c->comm, e->comm, sizeof(c->comm));
 		proc_info_seen(c->pid, c->comm, sizeof(c->comm));
+		break;
+	}
+	case KSPAN_EV_INJECT: {
+		const struct kspan_inject_event *e = data;
+
+		if (size < sizeof(*e)) {
+			a->st.bad_records++;
+			return 0;
+		}
+		/* Comes before the write that carries the request. */
+		c = conn_get(a->conns, h->cookie, h->pid, h->ts_exit);
+		if (!c->used) {
+			c->used = true;
+			c->role = KSPAN_ROLE_CLIENT;
+		}
+		if (c->proto == CONN_PROTO_UNKNOWN) {
+			c->proto = CONN_PROTO_HTTP1;
+			h1_session_init(&c->h1);
+		}
+		if (c->proto == CONN_PROTO_HTTP1)
+			h1_session_injected(a->h1, &c->h1, &e->ctx);
 		break;
 	}
 	case KSPAN_EV_CLOSE:

@@ -18,6 +18,7 @@ struct h1_req {
 	uint8_t flags;
 	bool counted;		/* server request counted in its thread's entry */
 	bool remote_parent;	/* parent_id came with the request */
+	bool parent_by_id;	/* parent_id is a span of this host, by id */
 	uint8_t bag_len[H1_BAGGAGE_KEYS];	/* 0: member absent */
 	char bag[H1_BAGGAGE_KEYS][32];
 	uint32_t seq;		/* request number on the connection */
@@ -201,6 +202,7 @@ void h1_session_init(struct h1_session *s)
 	s->upgraded = false;
 	s->seq_broken = false;
 	s->nreq = 0;
+	s->ninj = 0;
 }
 
 static void buf_release(struct h1_ctx *c, struct h1_stream *st)
@@ -319,6 +321,7 @@ static void build_span(struct h1_ctx *c, const struct h1_conn_info *ci,
 	sp->nest_conn = r->nest_conn;
 	sp->nest_seq = r->nest_seq;
 	sp->remote_parent = r->remote_parent;
+	sp->parent_by_id = r->parent_by_id;
 	sp->local_port = ci->local_port;
 	sp->peer_port = ci->peer_port;
 	memcpy(sp->local_addr, ci->local_addr, 16);
@@ -484,9 +487,50 @@ static void read_context(struct h1_ctx *c, struct h1_req *r, const struct http1_
 		r->bag_len[k] = items[k].found ? items[k].len + 1 : 0;
 }
 
+/* Ids assigned in the kernel win: they are what went on the wire. A server
+ * request gets the context of its read; a client request the oldest
+ * injection on its connection. */
+static void kernel_context(struct h1_session *s, struct h1_req *r, bool client,
+			   const struct kspan_ctx *k)
+{
+	struct kspan_ctx inj;
+
+	if (client) {
+		if (!s->ninj)
+			return;
+		inj = s->inj[0];
+		memmove(&s->inj[0], &s->inj[1], (s->ninj - 1) * sizeof(s->inj[0]));
+		s->ninj--;
+		k = &inj;
+		/* Its parent is the server span of the thread, by id. */
+		r->parent_by_id = !ids_is_zero(k->parent_id, 8);
+		r->remote_parent = false;
+	} else {
+		if (!k || !k->valid)
+			return;
+		r->remote_parent = k->remote;
+		r->parent_by_id = k->remote;
+	}
+	memcpy(r->trace_id, k->trace_id, sizeof(r->trace_id));
+	memcpy(r->span_id, k->span_id, sizeof(r->span_id));
+	memcpy(r->parent_id, k->parent_id, sizeof(r->parent_id));
+	r->flags = k->flags;
+}
+
+void h1_session_injected(struct h1_ctx *c, struct h1_session *s, const struct kspan_ctx *k)
+{
+	if (s->ninj == H1_INJ_MAX) {
+		c->st.injected_unmatched++;
+		memmove(&s->inj[0], &s->inj[1], (H1_INJ_MAX - 1) * sizeof(s->inj[0]));
+		s->ninj--;
+	}
+	s->inj[s->ninj++] = *k;
+}
+
 static void on_request(struct h1_ctx *c, struct h1_session *s,
 		       const struct h1_conn_info *ci,
-		       const struct http1_request *rq, uint64_t start_ns, uint32_t tid)
+		       const struct http1_request *rq, uint64_t start_ns, uint32_t tid,
+		       const struct kspan_ctx *kctx)
 {
 	const struct http1_header *host;
 	struct http1_framing f;
@@ -521,7 +565,8 @@ static void on_request(struct h1_ctx *c, struct h1_session *s,
 		r->flags = 1;
 		r->seq = s->seq_broken ? 0 : s->nreq;
 		read_context(c, r, rq);
-		if (r->remote_parent) {
+		kernel_context(s, r, ci->client, kctx);
+		if (r->remote_parent || r->parent_by_id) {
 			/* The caller's context wins over any guess: no nesting. */
 			if (!ci->client)
 				r->counted = thread_enter(c, ci->pid, tid, ci->conn_id, s->nreq);
@@ -659,8 +704,11 @@ static int parse_head(struct h1_ctx *c, struct h1_session *s,
 		struct http1_request rq = { .headers = hdrs, .num_headers = H1_MAX_HEADERS };
 
 		n = http1_parse_request(buf, len, H1_HEAD_MAX, &rq);
-		if (n > 0)
-			on_request(c, s, ci, &rq, start_ns, ch->tid);
+		if (n > 0) {
+			on_request(c, s, ci, &rq, start_ns, ch->tid, ch->kctx);
+			/* The kernel's ids are for the first request only. */
+			((struct h1_chunk *)ch)->kctx = NULL;
+		}
 	} else {
 		struct http1_response rs = { .headers = hdrs, .num_headers = H1_MAX_HEADERS };
 

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "http1.h"
+#include "kspan.h"
 #include "span.h"
 #include "redact.h"
 #include "tracectx.h"
@@ -18,6 +19,7 @@
 #define H1_TARGET_MAX	512
 #define H1_HOST_MAX	128
 #define H1_MAX_HEADERS	64
+#define H1_INJ_MAX	4	/* injected requests awaiting their write event */
 
 enum h1_state {
 	H1S_IDLE = 0,		/* expecting a message head */
@@ -55,6 +57,7 @@ struct h1_stats {
 	uint64_t span_alloc_failed;	/* finished exchanges with no span to put them in */
 	uint64_t nest_ambiguous;	/* client requests from a thread serving several */
 	uint64_t context_in;		/* requests carrying a valid propagated context */
+	uint64_t injected_unmatched;	/* injections with no request seen for them */
 	uint64_t threads_full;		/* thread table full: request not nested */
 };
 
@@ -78,6 +81,8 @@ struct h1_session {
 	bool upgraded;			/* switched protocols: nothing more to parse */
 	bool seq_broken;		/* a request went uncounted: no pairing by order */
 	uint32_t nreq;			/* requests seen */
+	uint8_t ninj;			/* injected contexts not yet matched */
+	struct kspan_ctx inj[H1_INJ_MAX];	/* ids the kernel sent, oldest first */
 };
 
 /* Bytes moved by one syscall. start_ns is when the first byte moved, end_ns
@@ -90,6 +95,8 @@ struct h1_chunk {
 	uint64_t start_ns;
 	uint64_t end_ns;
 	uint32_t tid;
+	const struct kspan_ctx *kctx;	/* ids the kernel gave the first request
+					 * starting in this read, or NULL */
 };
 
 struct h1_ctx;
@@ -122,6 +129,9 @@ void h1_session_init(struct h1_session *s);
 void h1_session_feed(struct h1_ctx *c, struct h1_session *s,
 		     const struct h1_conn_info *ci, bool request_dir,
 		     const struct h1_chunk *ch);
+/* The kernel inserted a traceparent with these ids into the next request
+ * this (client) connection sends. */
+void h1_session_injected(struct h1_ctx *c, struct h1_session *s, const struct kspan_ctx *k);
 /* The connection ended: finish a response that runs until close, count
  * what stays unanswered, and release everything the session holds. */
 void h1_session_close(struct h1_ctx *c, struct h1_session *s,

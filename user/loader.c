@@ -204,9 +204,24 @@ int loader_sock_hook_by_name(const char *name)
 	return -1;
 }
 
-static void set_autoload(struct kspan_bpf *s, enum sys_hook sys, enum sock_hook sock,
-			 bool conns)
+static void detach_inject(struct loader *l)
 {
+	bpf_link__destroy(l->sockops_link);
+	l->sockops_link = NULL;
+	if (l->msg_attached)
+		bpf_prog_detach2(bpf_program__fd(l->skel->progs.inject_msg),
+				 bpf_map__fd(l->skel->maps.inj_hash), BPF_SK_MSG_VERDICT);
+	l->msg_attached = false;
+	if (l->cgroup_fd > 0)
+		close(l->cgroup_fd);
+	l->cgroup_fd = -1;
+}
+
+static void set_autoload(struct kspan_bpf *s, enum sys_hook sys, enum sock_hook sock,
+			 bool conns, bool inject)
+{
+	bpf_program__set_autoload(s->progs.inject_sockops, inject);
+	bpf_program__set_autoload(s->progs.inject_msg, inject);
 	struct bpf_program *p;
 
 	/* Programs of `kspan conns` are named conns_*: loaded only for it. */
@@ -314,6 +329,69 @@ static int add_pids(struct kspan_bpf *s, const uint32_t *pids, size_t n)
 	return 0;
 }
 
+/* The cgroup v2 hierarchy, from /proc/self/mounts. */
+static int cgroup2_path(char *buf, size_t len)
+{
+	char line[512], dev[64], path[256], type[32];
+	FILE *f = fopen("/proc/self/mounts", "r");
+	int err = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%63s %255s %31s", dev, path, type) == 3 &&
+		    strcmp(type, "cgroup2") == 0) {
+			snprintf(buf, len, "%s", path);
+			err = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return err;
+}
+
+/* sock_ops on the root cgroup puts client connections in the sockhash; the
+ * sk_msg verdict program runs on their sends. */
+static int attach_inject(struct loader *l)
+{
+	struct kspan_bpf *s = l->skel;
+	char path[256];
+	int err;
+
+	err = cgroup2_path(path, sizeof(path));
+	if (err) {
+		fprintf(stderr, "kspan: --inject-traceparent needs the cgroup v2 hierarchy, "
+			"and none is mounted: mount -t cgroup2 none /sys/fs/cgroup/unified\n");
+		return err;
+	}
+	l->cgroup_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->cgroup_fd < 0) {
+		err = -errno;
+		fprintf(stderr, "kspan: failed to open cgroup %s: %s\n", path, strerror(errno));
+		return err;
+	}
+	err = bpf_prog_attach(bpf_program__fd(s->progs.inject_msg),
+			      bpf_map__fd(s->maps.inj_hash), BPF_SK_MSG_VERDICT, 0);
+	if (err) {
+		err = -errno;
+		fprintf(stderr, "kspan: failed to attach the sk_msg program: %s "
+			"(needs CAP_NET_ADMIN)\n", strerror(errno));
+		goto fail;
+	}
+	l->msg_attached = true;
+	l->sockops_link = bpf_program__attach_cgroup(s->progs.inject_sockops, l->cgroup_fd);
+	if (!l->sockops_link) {
+		err = -errno;
+		fprintf(stderr, "kspan: failed to attach sock_ops to cgroup %s: %s "
+			"(needs CAP_NET_ADMIN)\n", path, strerror(errno));
+		goto fail;
+	}
+	return 0;
+fail:
+	detach_inject(l);
+	return err;
+}
+
 /* *fatal is set when retrying with other hooks cannot help (a --pid that
  * does not exist). */
 static int try_load(struct loader *l, const struct loader_opts *o,
@@ -325,7 +403,8 @@ static int try_load(struct loader *l, const struct loader_opts *o,
 	s = kspan_bpf__open();
 	if (!s)
 		return -errno;
-	set_autoload(s, sys, sock, o->conns);
+	set_autoload(s, sys, sock, o->conns, o->inject);
+	s->rodata->targ_inject = o->inject;
 	s->rodata->targ_filter_pids = o->npids > 0;
 	s->rodata->targ_self_tgid = getpid();
 	s->rodata->targ_cap_len = o->cap_len;
@@ -348,6 +427,14 @@ static int try_load(struct loader *l, const struct loader_opts *o,
 	if (err)
 		goto fail;
 	l->skel = s;
+	if (o->inject) {
+		err = attach_inject(l);
+		if (err) {
+			*fatal = true;
+			l->skel = NULL;
+			goto fail;
+		}
+	}
 	l->sys_hook = sys;
 	l->sock_hook = sock;
 	return 0;
@@ -419,6 +506,8 @@ int loader_counters(const struct loader *l, uint64_t *out)
 
 void loader_stop(struct loader *l)
 {
+	if (l->skel)
+		detach_inject(l);
 	kspan_bpf__destroy(l->skel);
 	l->skel = NULL;
 }
@@ -442,6 +531,9 @@ int loader_verify_all(FILE *out)
 		}
 		bpf_object__for_each_program(p, s->obj)
 			bpf_program__set_autoload(p, strcmp(bpf_program__name(p), name) == 0);
+		/* Every load-time feature on, so no code is left out as dead. */
+		s->rodata->targ_filter_pids = true;
+		s->rodata->targ_inject = true;
 		err = kspan_bpf__load(s);
 		n++;
 		if (!err) {

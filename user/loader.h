@@ -41,6 +41,7 @@ struct loader_opts {
 	bool verbose;
 	int force_sock_hook;	/* -1: choose; else the only enum sock_hook tried */
 	bool conns;		/* load the conns_* programs (kspan conns) */
+	bool inject;		/* insert traceparent into outgoing requests */
 };
 
 struct kspan_bpf;
@@ -51,6 +52,9 @@ struct loader {
 	enum sys_hook sys_hook;
 	struct probe_result probe;
 	int load_err[SOCK_HOOK_MAX];	/* load/attach result per tried hook */
+	struct bpf_link *sockops_link;	/* injection: sock_ops on the cgroup root */
+	int cgroup_fd;
+	bool msg_attached;		/* injection: sk_msg on the sockhash */
 };
 
 extern const char *const sock_hook_names[SOCK_HOOK_MAX];

@@ -47,6 +47,10 @@ static const char usage[] =
 "      --baggage-attributes K1,K2\n"
 "                         copy these W3C baggage members of requests into span\n"
 "                         attributes of the same name (at most 4)\n"
+"      --inject-traceparent\n"
+"                         insert a W3C traceparent header into outgoing plaintext\n"
+"                         HTTP/1.x requests that carry none (changes traffic; off\n"
+"                         by default), so that the callee's spans join the trace\n"
 "      --query-allow K1,K2\n"
 "                         keep the values of these query parameters; every\n"
 "                         other value becomes REDACTED (credentials such as\n"
@@ -83,6 +87,7 @@ struct opts {
 	int sock_hook;
 	struct redact_policy redact;
 	struct sampler sampler;
+	bool inject;
 };
 
 static int parse_u32(const char *s, const char *what, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -144,7 +149,7 @@ static int cmd_probe(int argc, char **argv)
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_CAP = 256, OPT_LINGER, OPT_IDLE, OPT_MAXCONNS, OPT_VERSION, OPT_NOPAIR, OPT_BAGGAGE, OPT_SOCKHOOK, OPT_QALLOW };
+	enum { OPT_CAP = 256, OPT_LINGER, OPT_IDLE, OPT_MAXCONNS, OPT_VERSION, OPT_NOPAIR, OPT_BAGGAGE, OPT_SOCKHOOK, OPT_QALLOW, OPT_INJECT };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "exporter", required_argument, NULL, 'e' },
@@ -158,6 +163,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "baggage-attributes", required_argument, NULL, OPT_BAGGAGE },
 		{ "sock-hook", required_argument, NULL, OPT_SOCKHOOK },
 		{ "query-allow", required_argument, NULL, OPT_QALLOW },
+		{ "inject-traceparent", no_argument, NULL, OPT_INJECT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -208,6 +214,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_MAXCONNS:
 			if (parse_u32(optarg, "--max-conns", 16, 1u << 22, &o->max_conns))
 				return -1;
+			break;
+		case OPT_INJECT:
+			o->inject = true;
 			break;
 		case OPT_QALLOW:
 			for (char *save = NULL, *k = strtok_r(optarg, ",", &save); k;
@@ -295,6 +304,11 @@ static void print_counters(const struct loader *l, const struct kspan_app *a, FI
 	{
 		const struct tracectx_stats *tc = h1_ctx_context_stats(a->h1);
 
+		fprintf(f, "kspan: inject: injected=%llu skipped=%llu failed=%llu unmatched=%llu\n",
+			(unsigned long long)k[KSPAN_CNT_INJECTED],
+			(unsigned long long)k[KSPAN_CNT_INJECT_SKIPPED],
+			(unsigned long long)k[KSPAN_CNT_INJECT_FAILED],
+			(unsigned long long)h->injected_unmatched);
 		fprintf(f, "kspan: context: valid=%llu traceparent_invalid=%llu "
 			"traceparent_duplicate=%llu tracestate_invalid=%llu b3_invalid=%llu "
 			"jaeger_invalid=%llu baggage_invalid=%llu\n",
@@ -380,6 +394,7 @@ int main(int argc, char **argv)
 	lo.max_socks = 65536;
 	lo.verbose = o.verbose;
 	lo.force_sock_hook = o.sock_hook;
+	lo.inject = o.inject;
 	err = loader_start(&l, &lo);
 	if (err) {
 		err = 1;

@@ -73,6 +73,8 @@ struct span {
 					 * was serving exactly one; 0 otherwise */
 	uint32_t nest_seq;
 	bool remote_parent;		/* parent taken from propagated context */
+	bool parent_by_id;		/* parent_span_id names a span kspan may
+					 * hold too (kernel-assigned context) */
 	uint16_t nattrs;
 	uint16_t strused;
 	uint32_t attrs_dropped;		/* attributes that did not fit */

@@ -12,6 +12,8 @@ enum {
 	IDX_PAIR_CLIENT,	/* client spans not yet joined by a server span */
 	IDX_SELF,		/* server spans, by (pid, conn, request number) */
 	IDX_NEST_WAIT,		/* client spans waiting for their server span */
+	IDX_SPAN_ID,		/* every waiting span, by its span id */
+	IDX_ID_WAIT,		/* spans whose parent, named by id, has not come */
 	IDX_MAX,
 };
 
@@ -219,11 +221,47 @@ static bool same_pair(const struct span *srv, const struct span *cli)
 	       memcmp(srv->local_addr, cli->peer_addr, 16) == 0;
 }
 
+static uint64_t id_key(const uint8_t id[8])
+{
+	return mix(0xcbf29ce484222325ull, id, 8);
+}
+
+/* Parents named by span id (kernel-assigned context on both ends). */
+static void link_by_id(struct trace_buf *t, int32_t i)
+{
+	struct span *s = &t->spans[i];
+	uint64_t k;
+	int32_t j, next;
+
+	if (s->parent_by_id) {
+		k = id_key(s->parent_span_id);
+		for (j = t->buckets[IDX_SPAN_ID][k & t->mask]; j >= 0;
+		     j = t->slots[j].inext[IDX_SPAN_ID])
+			if (memcmp(t->spans[j].span_id, s->parent_span_id, 8) == 0)
+				break;
+		if (j >= 0)
+			link_spans(t, i, j);
+		else
+			idx_add(t, IDX_ID_WAIT, i, k);
+	}
+	k = id_key(s->span_id);
+	for (j = t->buckets[IDX_ID_WAIT][k & t->mask]; j >= 0; j = next) {
+		next = t->slots[j].inext[IDX_ID_WAIT];
+		if (memcmp(t->spans[j].parent_span_id, s->span_id, 8))
+			continue;
+		idx_del(t, IDX_ID_WAIT, j);
+		link_spans(t, j, i);
+	}
+	idx_add(t, IDX_SPAN_ID, i, k);
+}
+
 static void link_new(struct trace_buf *t, int32_t i)
 {
 	struct span *s = &t->spans[i];
 	uint64_t k;
 	int32_t j, next;
+
+	link_by_id(t, i);
 
 	if (s->kind == SPAN_KIND_SERVER) {
 		/* A propagated parent is the caller's own word: keep it. */

@@ -119,6 +119,7 @@ static void feed_all(struct h1_session *s, const struct h1_conn_info *ci,
 			ch.start_ns = t;
 			ch.end_ns = t + 500;
 			ch.tid = 99;
+			ch.kctx = NULL;
 			h1_session_feed(ctx, s, ci, p[i].req, &ch);
 			off += k;
 			t += 1000;
