@@ -46,7 +46,7 @@ EXTRA_OBJS :=
 EXTRA_DEPS :=
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
 	libcmocka-dev libclang-rt-14-dev nginx-light curl python3 python3-pytest \
-	iproute2 procps wrk libcap2-bin python3-yaml
+	iproute2 procps wrk libcap2-bin python3-yaml openssl
 
 # Features add their sources, libraries, packages and targets here.
 -include $(sort $(wildcard mk/*.mk))
