@@ -9,6 +9,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "conns.h"
 #include "events.h"
 #include "export.h"
 #include "ids.h"
@@ -27,6 +28,8 @@ static void on_signal(int sig)
 static const char usage[] =
 "Usage: kspan [OPTIONS]          trace HTTP/1.x of this host and print spans\n"
 "       kspan probe [--verify]   show which kernel hooks work and which are used\n"
+"       kspan conns [OPTIONS]    live table of TCP connections and their latency\n"
+"                                (kspan conns --help)\n"
 "\n"
 "Options:\n"
 "  -p, --pid PID          trace only this process and its children (repeatable);\n"
@@ -346,6 +349,8 @@ int main(int argc, char **argv)
 	FILE *out = stdout;
 	int err;
 
+	if (argc > 1 && strcmp(argv[1], "conns") == 0)
+		return conns_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "probe") == 0) {
 		loader_set_verbose(false);
 		return cmd_probe(argc - 1, argv + 1);
