@@ -60,7 +60,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
 
 .DELETE_ON_ERROR:
-.PHONY: all deps test unit e2e fuzz fuzz-smoke demo run clean bench
+.PHONY: all deps deps-sdkclient test unit e2e fuzz fuzz-smoke demo run clean bench
 
 all: $(OUTPUT)/kspan
 
@@ -99,11 +99,19 @@ $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(wildcard user/*.h) $(EXTRA_DEPS)
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(CFLAGS) -O1 -fsanitize=fuzzer,address,undefined $< $(CORE_SRCS) $(EXTRA_OBJS) -lpthread $(CORE_LDLIBS) -o $@
 
-deps:
+deps: deps-sdkclient
 	@if ! dpkg -s $(DEB_PKGS) >/dev/null 2>&1; then \
 		apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PKGS); \
 	fi
+
+# The OpenTelemetry JS SDK client of the tests, pinned by its lock file.
+deps-sdkclient: tests/sdkclient/node_modules/.package-lock.json
+tests/sdkclient/node_modules/.package-lock.json: tests/sdkclient/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	$(Q)cd tests/sdkclient && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 unit: $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
