@@ -31,6 +31,7 @@ struct scan {
 	__u32 cl_off;		/* offset of the Content-Length line, 0: none */
 	__u32 cl_count;
 	__u8 has_te;		/* Transfer-Encoding: body length unknown here */
+	__u8 other_ctx;		/* b3, X-B3-TraceId or uber-trace-id present */
 };
 
 /* Bound a length for the verifier: an asm mask, since clang drops a C mask
@@ -58,6 +59,11 @@ static __always_inline __u64 word_at(const struct scan_buf *sb, __u32 off)
 #define W_LENGTH_C	0x3a6874676e656cULL	/* "length:" (7 bytes) */
 #define W_TRANSFER	0x726566736e617274ULL	/* "transfer" */
 #define W_ENCO		0x6f636e652dULL		/* "-enco" (5 bytes) */
+#define W_B3_COLON	0x3a3362ULL		/* "b3:" (3 bytes) */
+#define W_X_B3_TRA	0x6172742d33622d78ULL	/* "x-b3-tra" */
+#define W_CEID		0x64696563U		/* "ceid" */
+#define W_UBER_TRA	0x6172742d72656275ULL	/* "uber-tra" */
+#define W_CE_ID_C	0x3a64692d6563ULL	/* "ce-id:" (6 bytes) */
 
 static long scan_step(__u32 i, void *ctx)
 {
@@ -94,6 +100,10 @@ static long scan_step(__u32 i, void *ctx)
 		sc->cl_count++;
 	} else if (w == W_TRANSFER && (word_at(sb, l + 8) & 0xffffffffffULL) == W_ENCO) {
 		sc->has_te = 1;
+	} else if ((w & 0xffffff) == W_B3_COLON ||
+		   (w == W_X_B3_TRA && (word_at(sb, l + 8) & 0xffffffffU) == W_CEID) ||
+		   (w == W_UBER_TRA && (word_at(sb, l + 8) & 0xffffffffffffULL) == W_CE_ID_C)) {
+		sc->other_ctx = 1;
 	}
 	return 0;
 }
@@ -246,5 +256,7 @@ struct {
 } thread_ctxs SEC(".maps") __weak;
 
 const volatile bool targ_inject __weak = false;
+/* Headers injected, from OTEL_PROPAGATORS: KSPAN_INJ_* bits. */
+const volatile __u32 targ_inject_fmt __weak = KSPAN_INJ_TRACECONTEXT;
 
 #endif /* __KSPAN_HTTPSCAN_BPF_H */

@@ -4,7 +4,8 @@
  * outgoing HTTP/1.x requests from traced threads that carry no context. The
  * trace id and parent come from the thread's current server request (set
  * in the syscall path), the span id is new, and the ids go to userspace so
- * the exported client span has exactly them.
+ * the exported client span has exactly them. The header formats follow
+ * OTEL_PROPAGATORS: traceparent, b3, X-B3-* and uber-trace-id.
  *
  * Per connection it follows message boundaries (heads, Content-Length
  * bodies), so body bytes are never touched. It stops injecting on a
@@ -43,7 +44,7 @@ struct {
 } inj_hash SEC(".maps");
 
 struct tp_hdr {
-	char b[KSPAN_TP_HDR_LEN];
+	char b[512];	/* the headers to insert; KSPAN_INJ_MAX_LEN used at most */
 };
 
 struct {
@@ -94,19 +95,51 @@ static __always_inline void put_hex(char *p, const __u8 *v, int n)
 	}
 }
 
-/* Insert the header at offset at and tell userspace. */
+static __always_inline void put(char *b, const char *s, int n)
+{
+#pragma unroll
+	for (int i = 0; i < 20; i++) {
+		if (i >= n)
+			break;
+		b[i] = s[i];
+	}
+}
+
+/* One header block of a known length: built in b, inserted at at. */
+#define INSERT_BLOCK(LEN, BUILD)						\
+	do {									\
+		void *data, *data_end;						\
+		BUILD;								\
+		if (bpf_msg_push_data(msg, at + added, LEN, 0))			\
+			return -1;						\
+		if (bpf_msg_pull_data(msg, at + added, at + added + LEN, 0))	\
+			return -1;						\
+		data = (void *)(long)msg->data;					\
+		data_end = (void *)(long)msg->data_end;				\
+		if (data + LEN > data_end)					\
+			return -1;						\
+		_Pragma("unroll")						\
+		for (int i = 0; i < LEN; i++)					\
+			((char *)data)[i] = b[i];				\
+		added += LEN;							\
+	} while (0)
+
+/* Insert the headers OTEL_PROPAGATORS names (traceparent, b3, X-B3-*,
+ * uber-trace-id) at offset at, and tell userspace. *inserted is how many
+ * bytes went in. */
 static __always_inline int inject_at(struct sk_msg_md *msg, __u32 at, __u64 pid_tgid,
-				     __u64 cookie)
+				     __u64 cookie, __u32 *inserted)
 {
 	struct kspan_inject_event ev = {};
 	struct thread_ctx *t;
 	struct tp_hdr *h;
-	__u32 tid = (__u32)pid_tgid, zero = 0;
-	void *data, *data_end;
+	__u32 tid = (__u32)pid_tgid, zero = 0, added = 0;
+	char sampled, *b;
 
 	h = bpf_map_lookup_elem(&tp_hdrs, &zero);
 	if (!h)
 		return -1;
+	b = h->b;
 	t = bpf_map_lookup_elem(&thread_ctxs, &tid);
 	if (t && t->ctx.valid) {
 		__builtin_memcpy(ev.ctx.trace_id, t->ctx.trace_id, 16);
@@ -118,27 +151,55 @@ static __always_inline int inject_at(struct sk_msg_md *msg, __u32 at, __u64 pid_
 	}
 	random_bytes(ev.ctx.span_id, 8);
 	ev.ctx.valid = 1;
+	sampled = (ev.ctx.flags & 1) ? '1' : '0';
 
-	__builtin_memcpy(h->b, "traceparent: 00-", 16);
-	put_hex(h->b + 16, ev.ctx.trace_id, 16);
-	h->b[48] = '-';
-	put_hex(h->b + 49, ev.ctx.span_id, 8);
-	h->b[65] = '-';
-	put_hex(h->b + 66, &ev.ctx.flags, 1);
-	h->b[68] = '\r';
-	h->b[69] = '\n';
-
-	if (bpf_msg_push_data(msg, at, KSPAN_TP_HDR_LEN, 0))
-		return -1;
-	if (bpf_msg_pull_data(msg, at, at + KSPAN_TP_HDR_LEN, 0))
-		return -1;
-	data = (void *)(long)msg->data;
-	data_end = (void *)(long)msg->data_end;
-	if (data + KSPAN_TP_HDR_LEN > data_end)
-		return -1;
-#pragma unroll
-	for (int i = 0; i < KSPAN_TP_HDR_LEN; i++)
-		((char *)data)[i] = h->b[i];
+	if (targ_inject_fmt & KSPAN_INJ_TRACECONTEXT)
+		INSERT_BLOCK(70, {
+			put(b, "traceparent: 00-", 16);
+			put_hex(b + 16, ev.ctx.trace_id, 16);
+			b[48] = '-';
+			put_hex(b + 49, ev.ctx.span_id, 8);
+			b[65] = '-';
+			put_hex(b + 66, &ev.ctx.flags, 1);
+			b[68] = '\r';
+			b[69] = '\n';
+		});
+	if (targ_inject_fmt & KSPAN_INJ_B3)
+		INSERT_BLOCK(57, {
+			put(b, "b3: ", 4);
+			put_hex(b + 4, ev.ctx.trace_id, 16);
+			b[36] = '-';
+			put_hex(b + 37, ev.ctx.span_id, 8);
+			b[53] = '-';
+			b[54] = sampled;
+			b[55] = '\r';
+			b[56] = '\n';
+		});
+	if (targ_inject_fmt & KSPAN_INJ_B3MULTI)
+		INSERT_BLOCK(96, {
+			put(b, "X-B3-TraceId: ", 14);
+			put_hex(b + 14, ev.ctx.trace_id, 16);
+			put(b + 46, "\r\nX-B3-SpanId: ", 15);
+			put_hex(b + 61, ev.ctx.span_id, 8);
+			put(b + 77, "\r\nX-B3-Sampled: ", 16);
+			b[93] = sampled;
+			b[94] = '\r';
+			b[95] = '\n';
+		});
+	if (targ_inject_fmt & KSPAN_INJ_JAEGER)
+		INSERT_BLOCK(71, {
+			put(b, "uber-trace-id: ", 15);
+			put_hex(b + 15, ev.ctx.trace_id, 16);
+			b[47] = ':';
+			put_hex(b + 48, ev.ctx.span_id, 8);
+			put(b + 64, ":0:", 3);
+			put_hex(b + 67, &ev.ctx.flags, 1);
+			b[69] = '\r';
+			b[70] = '\n';
+		});
+	if (!added)
+		return 0;
+	*inserted = added;
 
 	ev.hdr.type = KSPAN_EV_INJECT;
 	ev.hdr.pid = pid_tgid >> 32;
@@ -174,7 +235,7 @@ int inject_msg(struct sk_msg_md *msg)
 	size = msg->size;
 
 	for (int r = 0; r < REQS_PER_MSG; r++) {
-		__u32 n, avail;
+		__u32 n, avail, added = 0;
 		__u64 len64;
 		__s64 cl;
 		void *data, *data_end;
@@ -208,16 +269,16 @@ int inject_msg(struct sk_msg_md *msg)
 			goto stop;		/* not HTTP/1.x (or TLS): never touch */
 		scan_head(&sc, n);
 		cl = sc.cl_off ? scan_cl(sb, sc.cl_off, sc.len) : 0;
-		if (!sc.req_line_end || sc.tp_count || cl < 0 || sc.cl_count > 1) {
+		if (!sc.req_line_end || sc.tp_count || sc.other_ctx || cl < 0 || sc.cl_count > 1) {
 			count(KSPAN_CNT_INJECT_SKIPPED);
 			if (!sc.req_line_end || cl < 0 || sc.cl_count > 1)
 				goto stop;
-		} else if (inject_at(msg, off + sc.req_line_end, pid_tgid, st->cookie)) {
+		} else if (inject_at(msg, off + sc.req_line_end, pid_tgid, st->cookie, &added)) {
 			goto stop_failed;
 		} else {
-			size += KSPAN_TP_HDR_LEN;
+			size += added;
 			if (sc.head_end)
-				sc.head_end += KSPAN_TP_HDR_LEN;
+				sc.head_end += added;
 		}
 		if (!sc.head_end || sc.has_te)
 			goto stop;	/* head split over writes, or chunked: stop here */

@@ -167,6 +167,19 @@ static __always_inline void server_ctx(struct scratch *s, __u32 len, __u32 tid)
 	if (!starts_request(sb, len))
 		return;
 	scan_head(&sc, len);
+	if (!sc.tp_count && sc.other_ctx) {
+		/* B3 or Jaeger context: userspace reads it for the server span;
+		 * the kernel does not, so this thread's requests get no parent. */
+		if (!t) {
+			bpf_map_update_elem(&thread_ctxs, &tid, &fresh, BPF_ANY);
+			t = bpf_map_lookup_elem(&thread_ctxs, &tid);
+		}
+		if (t) {
+			t->inflight++;
+			t->ctx.valid = 0;
+		}
+		return;
+	}
 	if (sc.tp_count == 1 && parse_traceparent(sb, sc.tp_off, sc.len, c)) {
 		c->remote = 1;
 	} else {

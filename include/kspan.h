@@ -16,8 +16,13 @@
 #define KSPAN_COMM_LEN		16
 /* Words of the pid-filter bitmap: one bit per pid up to PID_MAX_LIMIT. */
 #define KSPAN_PID_WORDS		((4 * 1024 * 1024) / 64)
-/* "traceparent: 00-<32 hex>-<16 hex>-<2 hex>\r\n" */
-#define KSPAN_TP_HDR_LEN	70
+/* Header formats --inject-traceparent writes (OTEL_PROPAGATORS), and their
+ * lengths with CRLF. */
+#define KSPAN_INJ_TRACECONTEXT	1	/* traceparent: 00-<32>-<16>-<2>: 70 bytes */
+#define KSPAN_INJ_B3		2	/* b3: <32>-<16>-<0|1>: 57 bytes */
+#define KSPAN_INJ_B3MULTI	4	/* X-B3-TraceId, X-B3-SpanId, X-B3-Sampled: 96 */
+#define KSPAN_INJ_JAEGER	8	/* uber-trace-id: <32>:<16>:0:<2>: 71 bytes */
+#define KSPAN_INJ_MAX_LEN	(70 + 57 + 96 + 71)
 
 enum kspan_event_type {
 	KSPAN_EV_DATA = 1,	/* struct kspan_data_event */

@@ -405,6 +405,7 @@ static int try_load(struct loader *l, const struct loader_opts *o,
 		return -errno;
 	set_autoload(s, sys, sock, o->conns, o->inject);
 	s->rodata->targ_inject = o->inject;
+	s->rodata->targ_inject_fmt = o->inject_fmt ? o->inject_fmt : KSPAN_INJ_TRACECONTEXT;
 	s->rodata->targ_filter_pids = o->npids > 0;
 	s->rodata->targ_self_tgid = getpid();
 	s->rodata->targ_cap_len = o->cap_len;
@@ -534,6 +535,8 @@ int loader_verify_all(FILE *out)
 		/* Every load-time feature on, so no code is left out as dead. */
 		s->rodata->targ_filter_pids = true;
 		s->rodata->targ_inject = true;
+		s->rodata->targ_inject_fmt = KSPAN_INJ_TRACECONTEXT | KSPAN_INJ_B3 |
+					     KSPAN_INJ_B3MULTI | KSPAN_INJ_JAEGER;
 		err = kspan_bpf__load(s);
 		n++;
 		if (!err) {

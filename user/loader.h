@@ -41,7 +41,8 @@ struct loader_opts {
 	bool verbose;
 	int force_sock_hook;	/* -1: choose; else the only enum sock_hook tried */
 	bool conns;		/* load the conns_* programs (kspan conns) */
-	bool inject;		/* insert traceparent into outgoing requests */
+	bool inject;		/* insert trace context into outgoing requests */
+	uint32_t inject_fmt;	/* KSPAN_INJ_* header formats to insert */
 };
 
 struct kspan_bpf;

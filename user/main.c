@@ -53,7 +53,9 @@ static const char usage[] =
 "      --inject-traceparent\n"
 "                         insert a W3C traceparent header into outgoing plaintext\n"
 "                         HTTP/1.x requests that carry none (changes traffic; off\n"
-"                         by default), so that the callee's spans join the trace\n"
+"                         by default), so that the callee's spans join the trace;\n"
+"                         OTEL_PROPAGATORS picks the headers: tracecontext\n"
+"                         (default), b3, b3multi, jaeger\n"
 "      --query-allow K1,K2\n"
 "                         keep the values of these query parameters; every\n"
 "                         other value becomes REDACTED (credentials such as\n"
@@ -400,6 +402,25 @@ int main(int argc, char **argv)
 	lo.verbose = o.verbose;
 	lo.force_sock_hook = o.sock_hook;
 	lo.inject = o.inject;
+	if (o.inject) {
+		/* OTEL_PROPAGATORS picks the headers (default tracecontext);
+		 * baggage is not kept in the kernel, so it is not injected. */
+		const char *prop = getenv("OTEL_PROPAGATORS");
+		unsigned mask = TRACECTX_W3C;
+
+		if (prop && *prop && tracectx_propagators_parse(prop, &mask) < 0)
+			fprintf(stderr, "kspan: OTEL_PROPAGATORS '%s' names a propagator kspan does "
+				"not know; using the known ones\n", prop);
+		lo.inject_fmt = (mask & TRACECTX_W3C ? KSPAN_INJ_TRACECONTEXT : 0) |
+				(mask & TRACECTX_B3 ? KSPAN_INJ_B3 : 0) |
+				(mask & TRACECTX_B3MULTI ? KSPAN_INJ_B3MULTI : 0) |
+				(mask & TRACECTX_JAEGER ? KSPAN_INJ_JAEGER : 0);
+		if (!lo.inject_fmt) {
+			fprintf(stderr, "kspan: OTEL_PROPAGATORS '%s' has no header kspan can "
+				"inject (tracecontext, b3, b3multi, jaeger): not injecting\n", prop);
+			lo.inject = false;
+		}
+	}
 	err = loader_start(&l, &lo);
 	if (err) {
 		err = 1;

@@ -156,3 +156,24 @@ def test_tls_is_never_touched(kspan_factory, tmp_path):
         srv.stop()
     assert got == req + req
     assert k.counters()["inject.injected"] == 0
+
+
+def test_propagators_choose_the_headers(kspan_factory, capture, tmp_path, monkeypatch):
+    port, out = capture
+    monkeypatch.setenv("OTEL_PROPAGATORS", "b3,b3multi,jaeger")
+    req = b"GET /formats HTTP/1.1\r\nHost: x\r\n\r\n"
+    with kspan_factory(["--pid", str(os.getpid()), "--inject-traceparent"]) as k:
+        send(port, [req], tmp_path)
+        time.sleep(0.5)
+        assert k.stop() == 0
+    (got,) = received(out, 1)
+    m = re.fullmatch(
+        rb"GET /formats HTTP/1\.1\r\n"
+        rb"b3: (?P<t1>[0-9a-f]{32})-(?P<s1>[0-9a-f]{16})-1\r\n"
+        rb"X-B3-TraceId: (?P<t2>[0-9a-f]{32})\r\nX-B3-SpanId: (?P<s2>[0-9a-f]{16})\r\n"
+        rb"X-B3-Sampled: 1\r\n"
+        rb"uber-trace-id: (?P<t3>[0-9a-f]{32}):(?P<s3>[0-9a-f]{16}):0:01\r\n"
+        rb"Host: x\r\n\r\n", got)
+    assert m, got
+    assert m["t1"] == m["t2"] == m["t3"] and m["s1"] == m["s2"] == m["s3"]
+    assert b"traceparent" not in got
