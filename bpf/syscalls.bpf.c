@@ -119,23 +119,40 @@ static __always_inline __u32 copy_user(struct scratch *s, __u32 off,
 	return off + n;
 }
 
-static __always_inline __u32 copy_iov(struct scratch *s, const struct user_iovec *iov,
-				      __u64 iovcnt, __u64 total)
-{
-	struct user_iovec v;
-	__u32 off = 0;
+struct iov_copy {
+	const struct user_iovec *iov;
+	__u64 iovcnt;
+	__u64 total;		/* bytes the syscall moved, still to account for */
+	__u32 off;		/* bytes copied so far */
+};
 
-	for (__u32 i = 0; i < KSPAN_IOV_MAX; i++) {
-		if (i >= iovcnt || total == 0 || off >= targ_cap_len)
-			break;
-		if (bpf_probe_read_user(&v, sizeof(v), &iov[i]))
-			break;
-		if (v.len > total)
-			v.len = total;
-		off = copy_user(s, off, v.base, v.len);
-		total -= v.len;
-	}
-	return off;
+static long copy_iov_step(__u32 i, void *ctx)
+{
+	struct iov_copy *c = ctx;
+	struct user_iovec v;
+	struct scratch *s;
+	__u32 zero = 0;
+
+	if (i >= c->iovcnt || c->total == 0 || c->off >= targ_cap_len)
+		return 1;
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s || bpf_probe_read_user(&v, sizeof(v), &c->iov[i]))
+		return 1;
+	if (v.len > c->total)
+		v.len = c->total;
+	c->off = copy_user(s, c->off, v.base, v.len);
+	c->total -= v.len;
+	return 0;
+}
+
+/* gRPC stacks write every HTTP/2 frame header and payload as an iovec of
+ * its own, so many entries are walked; bpf_loop keeps that cheap to verify. */
+static __always_inline __u32 copy_iov(const struct user_iovec *iov, __u64 iovcnt, __u64 total)
+{
+	struct iov_copy c = { .iov = iov, .iovcnt = iovcnt, .total = total };
+
+	bpf_loop(KSPAN_IOV_MAX, copy_iov_step, &c, 0);
+	return c.off;
 }
 
 /* With injection on: a server request read by this thread gets its trace
@@ -230,13 +247,13 @@ static __always_inline int emit_data(__u64 pid_tgid, struct active_call *a,
 		break;
 	case KSPAN_OP_READV:
 	case KSPAN_OP_WRITEV:
-		len = copy_iov(s, (void *)a->arg, a->count, ret);
+		len = copy_iov((void *)a->arg, a->count, ret);
 		break;
 	case KSPAN_OP_RECVMSG:
 	case KSPAN_OP_SENDMSG:
 		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)a->arg))
 			break;
-		len = copy_iov(s, (void *)msg.msg_iov, msg.msg_iovlen, ret);
+		len = copy_iov((void *)msg.msg_iov, msg.msg_iovlen, ret);
 		break;
 	}
 	if (len > KSPAN_CAP_MAX)

@@ -11,8 +11,9 @@
  * lengths with KSPAN_CAP_MAX - 1. The run-time limit is targ_cap_len. */
 #define KSPAN_CAP_MAX		8192
 #define KSPAN_CAP_DEFAULT	2048
-/* iovec entries copied from readv/writev/sendmsg/recvmsg. */
-#define KSPAN_IOV_MAX		8
+/* iovec entries copied from readv/writev/sendmsg/recvmsg. gRPC stacks write
+ * each HTTP/2 frame header and payload as iovecs of their own. */
+#define KSPAN_IOV_MAX		32
 #define KSPAN_COMM_LEN		16
 /* Words of the pid-filter bitmap: one bit per pid up to PID_MAX_LIMIT. */
 #define KSPAN_PID_WORDS		((4 * 1024 * 1024) / 64)

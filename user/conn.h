@@ -15,6 +15,7 @@ enum conn_proto {
 	CONN_PROTO_UNKNOWN = 0,	/* no payload classified yet */
 	CONN_PROTO_HTTP1,
 	CONN_PROTO_OTHER,	/* not a protocol kspan parses: ignored */
+	CONN_PROTO_HTTP2,	/* h2c: session h2 in the HTTP/2 pool */
 };
 
 /* Data events looked at before a connection is declared not HTTP. */
@@ -32,6 +33,7 @@ struct conn {
 	uint64_t last_ns;		/* last event, monotonic */
 	char comm[KSPAN_COMM_LEN];
 	struct h1_session h1;
+	int32_t h2;			/* HTTP2: index of its h2_session */
 	/* table links: hash chain and LRU list, as slot indices (-1: none) */
 	int32_t hnext, lprev, lnext;
 };

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "events.h"
+#include "h2session.h"
 #include "http1.h"
 #include "ids.h"
 #include "proc.h"
@@ -35,9 +36,11 @@ static void conn_release(void *ctx, struct conn *c)
 	struct kspan_app *a = ctx;
 	struct h1_conn_info ci;
 
+	conn_info(c, &ci);
+	if (c->proto == CONN_PROTO_HTTP2)
+		h2_session_close(a->h2, c->h2, &ci);
 	if (c->proto != CONN_PROTO_HTTP1)
 		return;
-	conn_info(c, &ci);
 	h1_session_close(a->h1, &c->h1, &ci);
 }
 
@@ -52,7 +55,12 @@ int app_init(struct kspan_app *a, uint32_t max_conns, uint32_t max_spans,
 	/* Request records: a few per connection on average; head buffers
 	 * only for heads split across reads. */
 	a->h1 = h1_ctx_new(max_conns * 2, max_conns / 16 + 16, sink);
-	if (!a->traces || !a->conns || !a->h1) {
+	/* HTTP/2: a session (two HPACK tables) per h2 connection, streams
+	 * for up to 16 open on each, block buffers only for header blocks
+	 * split across reads or frames. */
+	a->h2 = h2_ctx_new(max_conns / 64 + 16, (max_conns / 64 + 16) * 16,
+			   max_conns / 256 + 8, sink);
+	if (!a->traces || !a->conns || !a->h1 || !a->h2) {
 		app_free(a);
 		return -1;
 	}
@@ -63,6 +71,7 @@ void app_free(struct kspan_app *a)
 {
 	conn_table_free(a->conns);
 	h1_ctx_free(a->h1);
+	h2_ctx_free(a->h2);
 	trace_buf_free(a->traces);
 	memset(a, 0, sizeof(*a));
 }
@@ -73,15 +82,39 @@ void app_close_all(struct kspan_app *a)
 	conn_sweep(a->conns, UINT64_MAX, 0);
 }
 
+static bool start_h2(struct kspan_app *a, struct conn *c)
+{
+	/* The HPACK tables are in step only from the first byte on. */
+	c->h2 = h2_session_open(a->h2, c->seen_open && !c->sniffed, c->role);
+	if (c->h2 < 0) {
+		c->proto = CONN_PROTO_OTHER;
+		a->st.not_http_conns++;
+		return false;
+	}
+	c->proto = CONN_PROTO_HTTP2;
+	return true;
+}
+
 /* Decide what a connection carries from its first payload, and which side
  * sends requests when the connection predates kspan. */
 static void classify(struct kspan_app *a, struct conn *c, uint8_t dir,
-		     const char *p, uint32_t len)
+		     const char *p, uint32_t len, uint64_t total)
 {
 	bool req, resp, egress = dir == KSPAN_DIR_EGRESS;
+	int pre;
 
 	if (!len)
 		return;
+	/* HTTP/2: the client preface, or frames of a connection joined late. */
+	pre = h2_is_preface((const uint8_t *)p, len);
+	if (pre == 1 || (pre == -2 && len >= 4)) {
+		uint8_t role = egress ? KSPAN_ROLE_CLIENT : KSPAN_ROLE_SERVER;
+
+		if (c->role == KSPAN_ROLE_UNKNOWN)
+			c->role = role;
+		if (c->role == role && start_h2(a, c))
+			return;
+	}
 	req = http1_looks_like_request(p, len);
 	resp = !req && http1_looks_like_response(p, len);
 	if (req || resp) {
@@ -96,6 +129,8 @@ static void classify(struct kspan_app *a, struct conn *c, uint8_t dir,
 			return;
 		}
 	}
+	if (h2_looks_like_frames((const uint8_t *)p, len, total) && start_h2(a, c))
+		return;
 	if (++c->sniffed >= CONN_SNIFF_EVENTS) {
 		c->proto = CONN_PROTO_OTHER;
 		a->st.not_http_conns++;
@@ -123,8 +158,8 @@ static void handle_data(struct kspan_app *a, const struct kspan_data_event *e)
 	if (c->role == KSPAN_ROLE_UNKNOWN && e->role != KSPAN_ROLE_UNKNOWN)
 		c->role = e->role;
 	if (c->proto == CONN_PROTO_UNKNOWN)
-		classify(a, c, e->dir, payload, e->cap_len);
-	if (c->proto != CONN_PROTO_HTTP1) {
+		classify(a, c, e->dir, payload, e->cap_len, e->ret);
+	if (c->proto != CONN_PROTO_HTTP1 && c->proto != CONN_PROTO_HTTP2) {
 		a->st.skipped_other++;
 		a->st.skipped_bytes += e->ret;
 		return;
@@ -139,6 +174,12 @@ static void handle_data(struct kspan_app *a, const struct kspan_data_event *e)
 	ch.end_ns = e->hdr.ts_exit;
 	ch.tid = e->hdr.tid;
 	ch.kctx = e->ctx.valid ? &e->ctx : NULL;
+	if (c->proto == CONN_PROTO_HTTP2) {
+		h2_session_feed(a->h2, c->h2, &ci, e->dir == KSPAN_DIR_EGRESS, &ch);
+		if (c->role == KSPAN_ROLE_UNKNOWN)
+			c->role = h2_session_role(a->h2, c->h2);
+		return;
+	}
 	h1_session_feed(a->h1, &c->h1, &ci, (e->dir == KSPAN_DIR_EGRESS) == ci.client, &ch);
 }
 

@@ -19,9 +19,12 @@ struct event_stats {
 	uint64_t skipped_bytes;
 };
 
+struct h2_ctx;
+
 struct kspan_app {
 	struct conn_table *conns;
 	struct h1_ctx *h1;
+	struct h2_ctx *h2;
 	struct trace_buf *traces;
 	struct event_stats st;
 	uint64_t now_ns;		/* monotonic time of the current batch */

@@ -11,6 +11,7 @@
 
 #include "conns.h"
 #include "events.h"
+#include "h2session.h"
 #include "export.h"
 #include "ids.h"
 #include "loader.h"
@@ -307,6 +308,25 @@ static void print_counters(const struct loader *l, const struct kspan_app *a, FI
 		(unsigned long long)h->orphan_responses, (unsigned long long)h->unanswered,
 		(unsigned long long)h->pipeline_full, (unsigned long long)h->pool_exhausted);
 	{
+		const struct h2_stats *h2 = h2_ctx_stats(a->h2);
+
+		fprintf(f, "kspan: http2: conns=%llu streams=%llu spans=%llu blocks=%llu "
+			"blocks_lost=%llu hpack_errors=%llu hpack_unknown=%llu resets=%llu "
+			"protocol_errors=%llu lost_events=%llu streams_full=%llu malformed=%llu "
+			"orphan_responses=%llu unanswered=%llu no_role=%llu pool_exhausted=%llu "
+			"span_alloc_failed=%llu\n",
+			(unsigned long long)h2->sessions, (unsigned long long)h2->requests,
+			(unsigned long long)h2->spans, (unsigned long long)h2->header_blocks,
+			(unsigned long long)h2->blocks_lost, (unsigned long long)h2->hpack_errors,
+			(unsigned long long)h2->hpack_unknown, (unsigned long long)h2->resets,
+			(unsigned long long)h2->protocol_errors, (unsigned long long)h2->lost_events,
+			(unsigned long long)h2->streams_full, (unsigned long long)h2->malformed,
+			(unsigned long long)h2->orphan_responses, (unsigned long long)h2->unanswered,
+			(unsigned long long)h2->no_role,
+			(unsigned long long)(h2->pool_exhausted + h2->sessions_full),
+			(unsigned long long)h2->span_alloc_failed);
+	}
+	{
 		const struct tracectx_stats *tc = h1_ctx_context_stats(a->h1);
 
 		fprintf(f, "kspan: inject: injected=%llu skipped=%llu failed=%llu unmatched=%llu\n",
@@ -382,6 +402,9 @@ int main(int argc, char **argv)
 	h1_ctx_set_context(app.h1, TRACECTX_W3C | TRACECTX_B3 | TRACECTX_B3MULTI | TRACECTX_JAEGER,
 			   o.baggage_keys, o.nbaggage);
 	h1_ctx_set_redact(app.h1, &o.redact);
+	h2_ctx_set_context(app.h2, TRACECTX_W3C | TRACECTX_B3 | TRACECTX_B3MULTI | TRACECTX_JAEGER,
+			   o.baggage_keys, o.nbaggage);
+	h2_ctx_set_redact(app.h2, &o.redact);
 	sampler_from_env(&o.sampler, getenv("OTEL_TRACES_SAMPLER"),
 			 getenv("OTEL_TRACES_SAMPLER_ARG"), stderr);
 	trace_set_sampler(app.traces, &o.sampler);
