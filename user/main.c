@@ -15,10 +15,13 @@
 #include "export.h"
 #include "ids.h"
 #include "loader.h"
+#include "otlp.h"
 
 #define MAX_PIDS 256
 
 static volatile sig_atomic_t exiting;
+/* The OTLP exporter, when it is the one in use: its counters are printed. */
+static struct exporter *otlp_exp;
 
 static void on_signal(int sig)
 {
@@ -36,7 +39,8 @@ static const char usage[] =
 "  -p, --pid PID          trace only this process and its children (repeatable);\n"
 "                         default: every process except kspan itself\n"
 "  -e, --exporter NAME    tree: an indented tree per finished trace (default on a\n"
-"                         terminal); otlp-json: OTLP/JSON lines, one\n"
+"                         terminal); otlp: OTLP to a collector (see below);\n"
+"                         otlp-json: OTLP/JSON lines, one\n"
 "                         ExportTraceServiceRequest per line (default otherwise)\n"
 "  -o, --output FILE      write spans to FILE instead of standard output\n"
 "  -d, --duration SECS    stop after SECS seconds\n"
@@ -80,6 +84,7 @@ struct opts {
 	uint32_t pids[MAX_PIDS];
 	size_t npids;
 	const char *exporter;
+	struct otlp_config otlp;
 	const char *output;
 	long duration;
 	uint32_t cap_len;
@@ -173,6 +178,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
+		OTLP_LONG_OPTIONS,
 		{},
 	};
 	uint32_t v;
@@ -190,8 +196,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->pids[o->npids++] = v;
 			break;
 		case 'e':
-			if (strcmp(optarg, "tree") && strcmp(optarg, "otlp-json")) {
-				fprintf(stderr, "kspan: unknown exporter '%s': use tree or otlp-json\n",
+			if (strcmp(optarg, "tree") && strcmp(optarg, "otlp-json") &&
+			    strcmp(optarg, "otlp")) {
+				fprintf(stderr, "kspan: unknown exporter '%s': use tree, otlp or "
+					"otlp-json\n",
 					optarg);
 				return -1;
 			}
@@ -262,11 +270,18 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'h':
 			fputs(usage, stdout);
+			fputs("\n", stdout);
+			fputs(otlp_usage, stdout);
 			exit(0);
 		case OPT_VERSION:
 			printf("kspan %s\n", KSPAN_VERSION);
 			exit(0);
 		default:
+			if (c >= OTLP_OPT_FIRST && c <= OTLP_OPT_LAST) {
+				if (otlp_config_option(&o->otlp, otlp_option_name(c), optarg))
+					return -1;
+				break;
+			}
 			fputs(usage, stderr);
 			return -1;
 		}
@@ -351,6 +366,8 @@ static void print_counters(const struct loader *l, const struct kspan_app *a, FI
 		(unsigned long long)ts->flushed_early, (unsigned long long)ts->paired,
 		(unsigned long long)ts->nested, (unsigned long long)h->nest_ambiguous,
 		(unsigned long long)ts->link_refused, (unsigned long long)ts->sampled_out);
+	if (otlp_exp)
+		otlp_exporter_print_counters(otlp_exp, f);
 }
 
 int main(int argc, char **argv)
@@ -377,6 +394,8 @@ int main(int argc, char **argv)
 		loader_set_verbose(false);
 		return cmd_probe(argc - 1, argv + 1);
 	}
+	otlp_config_init(&o.otlp);
+	otlp_config_from_env(&o.otlp, NULL, stderr);
 	if (parse_args(argc, argv, &o))
 		return 2;
 	loader_set_verbose(o.verbose);
@@ -388,6 +407,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (!o.exporter && o.otlp.endpoint_in_env)
+		o.exporter = "otlp";
 	if (!o.exporter)
 		o.exporter = isatty(fileno(out)) ? "tree" : "otlp-json";
 	if (loader_preflight())
@@ -408,8 +429,12 @@ int main(int argc, char **argv)
 	sampler_from_env(&o.sampler, getenv("OTEL_TRACES_SAMPLER"),
 			 getenv("OTEL_TRACES_SAMPLER_ARG"), stderr);
 	trace_set_sampler(app.traces, &o.sampler);
-	exp = strcmp(o.exporter, "tree") == 0 ? tree_exporter_new(out, isatty(fileno(out)))
-					      : otlp_json_exporter_new(out);
+	if (strcmp(o.exporter, "otlp") == 0)
+		exp = otlp_exp = otlp_exporter_new(&o.otlp);
+	else if (strcmp(o.exporter, "tree") == 0)
+		exp = tree_exporter_new(out, isatty(fileno(out)));
+	else
+		exp = otlp_json_exporter_new(out);
 	if (!exp) {
 		fprintf(stderr, "kspan: failed to create the %s exporter\n", o.exporter);
 		err = 1;

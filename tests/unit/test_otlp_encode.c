@@ -1,0 +1,488 @@
+// SPDX-License-Identifier: Apache-2.0
+/* OTLP encoding and response parsing: spans to protobuf and back through the
+ * generated decoder, OTLP/JSON byte for byte, partial_success, gRPC frames,
+ * Retry-After, cgroup facts and the duration histograms. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "otlp_internal.h"
+#include "proc.h"
+
+/* Input placed against a guard page: reading past len faults. */
+static uint8_t *guarded(const void *src, size_t len, void **map, size_t *maplen)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	size_t n = (len + pg - 1) / pg * pg + pg;
+	uint8_t *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	assert_true(m != MAP_FAILED);
+	assert_int_equal(mprotect(m + n - pg, pg, PROT_NONE), 0);
+	*map = m;
+	*maplen = n;
+	memcpy(m + n - pg - len, src, len);
+	return m + n - pg - len;
+}
+
+static void make_span(struct span *s, uint32_t pid)
+{
+	span_init(s);
+	for (int i = 0; i < 16; i++)
+		s->trace_id[i] = i + 1;
+	for (int i = 0; i < 8; i++) {
+		s->span_id[i] = 0xa0 + i;
+		s->parent_span_id[i] = 0xb0 + i;
+	}
+	s->trace_flags = 1;
+	s->remote_parent = true;
+	s->kind = SPAN_KIND_SERVER;
+	s->status = SPAN_STATUS_ERROR;
+	s->start_ns = 1700000000000000000ull;
+	s->end_ns = 1700000000030000000ull;	/* 30 ms */
+	s->pid = pid;
+	strcpy(s->name, "GET /orders/{id}");
+	span_attr_str(s, "http.request.method", "GET", 3);
+	span_attr_str(s, "url.path", "/orders/\xff\"7", 11);
+	span_attr_int(s, "http.response.status_code", 503);
+	span_attr_str(s, "server.address", "127.0.0.1", 9);
+	span_attr_int(s, "server.port", 8080);
+	span_attr_str(s, "url.scheme", "http", 4);
+	span_attr_str(s, "network.protocol.version", "1.1", 3);
+	span_attr_str(s, "error.type", "503", 3);
+	span_attr_bool(s, "kspan.test", true);
+}
+
+static struct otlp_resource *test_resource(uint32_t pid)
+{
+	struct proc_info pi = { .pid = pid };
+
+	strcpy(pi.service_name, "orders");
+	strcpy(pi.exe_name, "python3");
+	strcpy(pi.exe_path, "/usr/bin/python3");
+	strcpy(pi.command_line, "python3 app.py --token=REDACTED");
+	/* No such proc root: no container or pod facts. */
+	return otlp_resource_new("/nonexistent", pid, &pi, "node1", NULL, 0);
+}
+
+static void test_trace_roundtrip(void **state)
+{
+	struct otlp_item *items = calloc(3, sizeof(*items));
+	struct otlp_item *ptrs[3];
+	struct otlp_resource *r1 = test_resource(10), *r2 = test_resource(20);
+	struct otlp_arena a = {};
+	OtlpTraceReq *req, *back;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		make_span(&items[i].span, i == 1 ? 20 : 10);
+		items[i].span.span_id[7] = i;
+		items[i].res = i == 1 ? r2 : r1;
+		ptrs[i] = &items[i];
+	}
+	req = otlp_build_traces(&a, ptrs, 3);
+	assert_non_null(req);
+	len = protobuf_c_message_get_packed_size(&req->base);
+	buf = malloc(len);
+	protobuf_c_message_pack(&req->base, buf);
+	back = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+		NULL, len, buf);
+	assert_non_null(back);
+	/* One ResourceSpans per process, spans in batch order inside. */
+	assert_int_equal(back->n_resource_spans, 2);
+	for (size_t r = 0; r < 2; r++) {
+		OtlpResourceSpans *rs = back->resource_spans[r];
+		OtlpSpan *sp = rs->scope_spans[0]->spans[0];
+		bool first = rs->resource->attributes[1]->value->int_value == 10;
+
+		assert_string_equal(rs->resource->attributes[0]->key, "service.name");
+		assert_string_equal(rs->resource->attributes[0]->value->string_value, "orders");
+		assert_string_equal(rs->scope_spans[0]->scope->name, "kspan");
+		assert_int_equal(rs->scope_spans[0]->n_spans, first ? 2 : 1);
+		if (first)
+			assert_int_equal(rs->scope_spans[0]->spans[1]->span_id.data[7], 2);
+		assert_int_equal(sp->trace_id.len, 16);
+		assert_memory_equal(sp->trace_id.data, items[0].span.trace_id, 16);
+		assert_int_equal(sp->parent_span_id.len, 8);
+		assert_int_equal(sp->flags, 0x301);
+		assert_int_equal(sp->kind, 2);
+		assert_int_equal(sp->status->code, 2);
+		assert_string_equal(sp->name, "GET /orders/{id}");
+		assert_int_equal(sp->start_time_unix_nano, 1700000000000000000ull);
+		assert_int_equal(sp->n_attributes, 9);
+		/* Invalid UTF-8 becomes U+FFFD: protobuf strings must be UTF-8. */
+		assert_string_equal(sp->attributes[1]->value->string_value,
+				    "/orders/\xef\xbf\xbd\"7");
+		assert_int_equal(sp->attributes[2]->value->int_value, 503);
+		assert_true(sp->attributes[8]->value->bool_value);
+	}
+	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(
+		back, NULL);
+	free(buf);
+	otlp_arena_free(&a);
+	otlp_resource_put(r1);
+	otlp_resource_put(r2);
+	free(items);
+}
+
+static void test_json_exact(void **state)
+{
+	struct otlp_item *item = calloc(1, sizeof(*item));
+	struct otlp_item *p = item;
+	struct otlp_arena a = {};
+	OtlpTraceReq *req;
+	char *json;
+	size_t len;
+
+	(void)state;
+	span_init(&item->span);
+	memset(item->span.trace_id, 0xab, 16);
+	memset(item->span.span_id, 0x01, 8);
+	item->span.kind = SPAN_KIND_CLIENT;
+	item->span.start_ns = 5;
+	item->span.end_ns = 18446744073709551615ull;
+	strcpy(item->span.name, "GET");
+	span_attr_str(&item->span, "k", "a\"b\n\x01", 5);
+	span_attr_int(&item->span, "n", -3);
+	req = otlp_build_traces(&a, &p, 1);
+	json = otlp_json_encode(&req->base, &len);
+	assert_string_equal(json,
+		"{\"resourceSpans\":[{\"scopeSpans\":[{\"scope\":{\"name\":\"kspan\","
+		"\"version\":\"" KSPAN_VERSION "\"},\"spans\":[{\"traceId\":"
+		"\"abababababababababababababababab\",\"spanId\":\"0101010101010101\","
+		"\"name\":\"GET\",\"kind\":3,\"startTimeUnixNano\":\"5\","
+		"\"endTimeUnixNano\":\"18446744073709551615\",\"attributes\":["
+		"{\"key\":\"k\",\"value\":{\"stringValue\":\"a\\\"b\\n\\u0001\"}},"
+		"{\"key\":\"n\",\"value\":{\"intValue\":\"-3\"}}],\"flags\":256}]}]}]}");
+	assert_int_equal(len, strlen(json));
+	free(json);
+	otlp_arena_free(&a);
+	free(item);
+}
+
+static void test_partial_success(void **state)
+{
+	Opentelemetry__Proto__Collector__Trace__V1__ExportTracePartialSuccess ps =
+		OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_PARTIAL_SUCCESS__INIT;
+	OtlpTraceResp resp =
+		OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_RESPONSE__INIT;
+	static const char *const json_ok[] = {
+		"{}", "", " { \"partialSuccess\" : {} } ", "{\"partialSuccess\":null}",
+	};
+	static const char json_ps[] =
+		"{\"other\":[1,{\"x\":\"}\"}],\"partialSuccess\":{\"rejectedSpans\":\"7\","
+		"\"errorMessage\":\"bad \\u00e9\\\"span\\\"\"}}";
+	uint8_t buf[128];
+	char msg[64];
+	int64_t rej;
+	size_t len;
+
+	(void)state;
+	ps.rejected_spans = 3;
+	ps.error_message = "too old";
+	resp.partial_success = &ps;
+	len = protobuf_c_message_pack(&resp.base, buf);
+	assert_int_equal(otlp_partial_success(OTLP_TRACES, false, buf, len, &rej, msg,
+					      sizeof(msg)), 1);
+	assert_int_equal(rej, 3);
+	assert_string_equal(msg, "too old");
+	assert_int_equal(otlp_partial_success(OTLP_TRACES, false, buf, 0, &rej, msg,
+					      sizeof(msg)), 0);
+	for (size_t i = 0; i < sizeof(json_ok) / sizeof(json_ok[0]); i++)
+		assert_int_equal(otlp_partial_success(OTLP_TRACES, true,
+						      (const uint8_t *)json_ok[i],
+						      strlen(json_ok[i]), &rej, msg, sizeof(msg)), 0);
+	assert_int_equal(otlp_partial_success(OTLP_TRACES, true, (const uint8_t *)json_ps,
+					      strlen(json_ps), &rej, msg, sizeof(msg)), 1);
+	assert_int_equal(rej, 7);
+	assert_string_equal(msg, "bad \xc3\xa9\"span\"");
+	/* Every cut of the JSON against a guard page: no over-read, and no
+	 * shorter prefix reads as a whole response. */
+	for (size_t n = 0; n < strlen(json_ps); n++) {
+		void *map;
+		size_t maplen;
+		const uint8_t *g = guarded(json_ps, n, &map, &maplen);
+
+		assert_true(otlp_partial_success(OTLP_TRACES, true, g, n, &rej, msg,
+						 sizeof(msg)) <= 0);
+		munmap(map, maplen);
+	}
+}
+
+static void test_grpc_frame(void **state)
+{
+	static const uint8_t f[] = { 0, 0, 0, 0, 3, 'a', 'b', 'c', 0xff };
+	const uint8_t *msg;
+	size_t msglen;
+	bool z;
+
+	(void)state;
+	for (size_t n = 0; n < 8; n++) {
+		void *map;
+		size_t maplen;
+		const uint8_t *g = guarded(f, n, &map, &maplen);
+
+		assert_int_equal(otlp_grpc_frame(g, n, &z, &msg, &msglen), -2);
+		munmap(map, maplen);
+	}
+	assert_int_equal(otlp_grpc_frame(f, sizeof(f), &z, &msg, &msglen), 8);
+	assert_int_equal(msglen, 3);
+	assert_false(z);
+	assert_memory_equal(msg, "abc", 3);
+	assert_int_equal(otlp_grpc_frame((const uint8_t *)"\x02\0\0\0\0", 5, &z, &msg, &msglen),
+			 -1);
+}
+
+static void test_retry_after(void **state)
+{
+	time_t now = 1445412480;	/* Wed, 21 Oct 2015 07:28:00 GMT */
+
+	(void)state;
+	assert_int_equal(otlp_retry_after_ms("120", 3, now), 120000);
+	assert_int_equal(otlp_retry_after_ms(" 0 ", 3, now), 0);
+	assert_int_equal(otlp_retry_after_ms("99999999999", 11, now), 86400000);
+	assert_int_equal(otlp_retry_after_ms("Wed, 21 Oct 2015 07:28:30 GMT", 29, now), 30000);
+	assert_int_equal(otlp_retry_after_ms("Wednesday, 21-Oct-15 07:28:05 GMT", 33, now), 5000);
+	assert_int_equal(otlp_retry_after_ms("Wed Oct 21 07:28:02 2015", 24, now), 2000);
+	assert_int_equal(otlp_retry_after_ms("Wed, 21 Oct 2015 07:00:00 GMT", 29, now), 0);
+	assert_int_equal(otlp_retry_after_ms("-5", 2, now), -1);
+	assert_int_equal(otlp_retry_after_ms("", 0, now), -1);
+	assert_int_equal(otlp_retry_after_ms("soon", 4, now), -1);
+	/* Length, not the NUL, ends the value. */
+	assert_int_equal(otlp_retry_after_ms("12345", 2, now), 12000);
+}
+
+static void test_grpc_headers(void **state)
+{
+	uint8_t bin[64];
+	char msg[64];
+
+	(void)state;
+	assert_int_equal(otlp_grpc_status("14\r\n", 4), 14);
+	assert_int_equal(otlp_grpc_status("0", 1), 0);
+	assert_int_equal(otlp_grpc_status("17", 2), -1);
+	assert_int_equal(otlp_grpc_status("1x", 2), -1);
+	otlp_grpc_message(msg, sizeof(msg), "no%20way%2", 10);
+	assert_string_equal(msg, "no way%2");
+	assert_int_equal(otlp_base64_decode(bin, sizeof(bin), "aGk=", 4), 2);
+	assert_memory_equal(bin, "hi", 2);
+	assert_int_equal(otlp_base64_decode(bin, sizeof(bin), "a!", 2), -1);
+}
+
+static void test_rpc_status_retry_info(void **state)
+{
+	/* google.rpc.Status{code 8, message "slow", details [Any{RetryInfo{
+	 * retry_delay {seconds 2, nanos 500000000}}}]} */
+	static const char type[] = "type.googleapis.com/google.rpc.RetryInfo";
+	uint8_t ri[] = { 0x0a, 0x08, 0x08, 0x02, 0x10, 0x80, 0xca, 0xb5, 0xee, 0x01 };
+	uint8_t any[128], st[160];
+	size_t na = 0, ns = 0;
+	int64_t retry;
+	int32_t code;
+	char msg[32];
+
+	(void)state;
+	any[na++] = 0x0a;
+	any[na++] = sizeof(type) - 1;
+	memcpy(any + na, type, sizeof(type) - 1);
+	na += sizeof(type) - 1;
+	any[na++] = 0x12;
+	any[na++] = sizeof(ri);
+	memcpy(any + na, ri, sizeof(ri));
+	na += sizeof(ri);
+	st[ns++] = 0x08;
+	st[ns++] = 8;
+	st[ns++] = 0x12;
+	st[ns++] = 4;
+	memcpy(st + ns, "slow", 4);
+	ns += 4;
+	st[ns++] = 0x1a;
+	st[ns++] = na;
+	memcpy(st + ns, any, na);
+	ns += na;
+	assert_int_equal(otlp_rpc_status(st, ns, &code, msg, sizeof(msg), &retry), 0);
+	assert_int_equal(code, 8);
+	assert_string_equal(msg, "slow");
+	assert_int_equal(retry, 2500);
+	assert_int_equal(otlp_rpc_status((const uint8_t *)"\xff", 1, &code, msg, sizeof(msg),
+					 &retry), -1);
+}
+
+static void test_cgroup(void **state)
+{
+	static const char docker[] =
+		"0::/system.slice/docker-"
+		"3f4e0b6a1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f.scope\n";
+	static const char k8s[] =
+		"0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+		"0a1b2c3d_4e5f_6a7b_8c9d_0e1f2a3b4c5d.slice/cri-containerd-"
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.scope\n";
+	static const char v1[] =
+		"12:memory:/kubepods/besteffort/pod11111111-2222-3333-4444-555555555555/"
+		"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n";
+	static const char host[] = "0::/user.slice/user-0.slice/session-1.scope\n";
+	char id[65], uid[37];
+
+	(void)state;
+	assert_true(otlp_cgroup_container_id(docker, strlen(docker), id));
+	assert_string_equal(id, "3f4e0b6a1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f");
+	assert_false(otlp_cgroup_pod_uid(docker, strlen(docker), uid));
+	assert_true(otlp_cgroup_container_id(k8s, strlen(k8s), id));
+	assert_int_equal(id[0], 'a');
+	assert_true(otlp_cgroup_pod_uid(k8s, strlen(k8s), uid));
+	assert_string_equal(uid, "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d");
+	assert_true(otlp_cgroup_pod_uid(v1, strlen(v1), uid));
+	assert_string_equal(uid, "11111111-2222-3333-4444-555555555555");
+	assert_true(otlp_cgroup_container_id(v1, strlen(v1), id));
+	assert_int_equal(id[0], 'b');
+	assert_false(otlp_cgroup_container_id(host, strlen(host), id));
+	/* Cut inside the id: no id. */
+	assert_false(otlp_cgroup_container_id(docker, 40 + 30, id));
+}
+
+static void mkdirs(const char *path)
+{
+	char tmp[256];
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(tmp, 0755);
+		*p = '/';
+	}
+	mkdir(tmp, 0755);
+}
+
+static void test_resource_from_proc_root(void **state)
+{
+	char root[] = "/tmp/kspan-otlp-res-XXXXXX", path[256];
+	struct proc_info pi = { .pid = 42 };
+	struct otlp_kv extra[1] = { { "deployment.environment", "test" } };
+	static const char env[] = "HOSTNAME=web-7d4b9\0KUBERNETES_SERVICE_HOST=10.0.0.1\0"
+				  "OTEL_RESOURCE_ATTRIBUTES=team=payments,service.name=ignored\0";
+	struct otlp_resource *r;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	snprintf(path, sizeof(path), "%s/42/root/var/run/secrets/kubernetes.io/serviceaccount",
+		 root);
+	mkdirs(path);
+	snprintf(path, sizeof(path), "%s/42/root/var/run/secrets/kubernetes.io/serviceaccount/"
+		 "namespace", root);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("shop\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/42/environ", root);
+	f = fopen(path, "w");
+	fwrite(env, 1, sizeof(env) - 1, f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/42/cgroup", root);
+	f = fopen(path, "w");
+	fputs("0::/kubepods/pod11111111-2222-3333-4444-555555555555/"
+	      "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\n", f);
+	fclose(f);
+	strcpy(pi.service_name, "web");
+	strcpy(pi.exe_name, "web");
+	strcpy(pi.exe_path, "/app/web");
+	strcpy(pi.command_line, "/app/web");
+	r = otlp_resource_new(root, 42, &pi, "node1", extra, 1);
+	assert_non_null(r);
+	assert_string_equal(otlp_resource_attr(r, "service.name"), "web");
+	assert_string_equal(otlp_resource_attr(r, "os.type"), "linux");
+	assert_string_equal(otlp_resource_attr(r, "container.id"),
+			    "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc");
+	assert_string_equal(otlp_resource_attr(r, "k8s.pod.name"), "web-7d4b9");
+	assert_string_equal(otlp_resource_attr(r, "k8s.namespace.name"), "shop");
+	assert_string_equal(otlp_resource_attr(r, "k8s.pod.uid"),
+			    "11111111-2222-3333-4444-555555555555");
+	assert_string_equal(otlp_resource_attr(r, "team"), "payments");
+	assert_string_equal(otlp_resource_attr(r, "deployment.environment"), "test");
+	assert_string_equal(otlp_resource_attr(r, "telemetry.distro.name"), "kspan");
+	otlp_resource_put(r);
+	snprintf(path, sizeof(path), "rm -rf %s", root);
+	assert_int_equal(system(path), 0);
+}
+
+static void test_histograms(void **state)
+{
+	struct otlp_metrics *m = otlp_metrics_new(8, 1);
+	struct otlp_resource *r = test_resource(10);
+	struct span *s = calloc(1, sizeof(*s));
+	struct otlp_arena a = {};
+	OtlpMetricsReq *req;
+	OtlpHistPoint *p;
+	size_t points;
+
+	(void)state;
+	make_span(s, 10);
+	/* 30 ms: the 0.05 bucket (index 3); exactly 5 ms: the first. */
+	assert_true(otlp_metrics_record(m, s, r));
+	s->end_ns = s->start_ns + 5000000;
+	assert_true(otlp_metrics_record(m, s, r));
+	s->end_ns = s->start_ns + 20000000000ull;
+	assert_true(otlp_metrics_record(m, s, r));
+	assert_int_equal(otlp_metrics_series(m), 1);
+	/* Distinct routes fill the table but the places kept for the overflow
+	 * series of each kind (server, client); past it, the overflow series. */
+	for (int i = 0; i < 10; i++) {
+		snprintf(s->name, sizeof(s->name), "GET /r%d", i);
+		assert_true(otlp_metrics_record(m, s, r));
+	}
+	assert_int_equal(otlp_metrics_series(m), 7);
+	req = otlp_metrics_build(m, &a, 99, NULL, &points);
+	assert_non_null(req);
+	assert_int_equal(points, 7);
+	assert_int_equal(req->n_resource_metrics, 1);
+	assert_string_equal(req->resource_metrics[0]->scope_metrics[0]->metrics[0]->name,
+			    "http.server.request.duration");
+	p = req->resource_metrics[0]->scope_metrics[0]->metrics[0]->histogram->data_points[0];
+	assert_int_equal(p->count, 3);
+	assert_int_equal(p->n_bucket_counts, 15);
+	assert_int_equal(p->bucket_counts[0], 1);
+	assert_int_equal(p->bucket_counts[3], 1);
+	assert_int_equal(p->bucket_counts[14], 1);
+	assert_true(p->min > 0.0049 && p->min < 0.0051);
+	assert_true(p->max > 19.9);
+	assert_int_equal(p->n_attributes, 9);
+	assert_string_equal(p->attributes[3]->key, "http.route");
+	assert_string_equal(p->attributes[3]->value->string_value, "/orders/{id}");
+	p = req->resource_metrics[0]->scope_metrics[0]->metrics[0]->histogram->data_points[6];
+	assert_int_equal(p->count, 5);
+	assert_int_equal(p->n_attributes, 1);
+	assert_string_equal(p->attributes[0]->key, "otel.metric.overflow");
+	otlp_arena_free(&a);
+	otlp_metrics_free(m);
+	otlp_resource_put(r);
+	free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_trace_roundtrip),
+		cmocka_unit_test(test_json_exact),
+		cmocka_unit_test(test_partial_success),
+		cmocka_unit_test(test_grpc_frame),
+		cmocka_unit_test(test_retry_after),
+		cmocka_unit_test(test_grpc_headers),
+		cmocka_unit_test(test_rpc_status_retry_info),
+		cmocka_unit_test(test_cgroup),
+		cmocka_unit_test(test_resource_from_proc_root),
+		cmocka_unit_test(test_histograms),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
