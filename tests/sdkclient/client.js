@@ -1,18 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
 // An HTTP client instrumented with the official OpenTelemetry SDK: it makes
-// GET requests to the URLs on its command line, then prints the client spans
-// the SDK recorded, one JSON object per line: traceId, spanId, url.
+// GET requests to the URLs on its command line and exports its spans with
+// the SDK's own OTLP exporter to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT.
 'use strict';
 
 const { NodeTracerProvider } = require('@opentelemetry/sdk-trace-node');
-const { InMemorySpanExporter, SimpleSpanProcessor } = require('@opentelemetry/sdk-trace-base');
+const { SimpleSpanProcessor } = require('@opentelemetry/sdk-trace-base');
+const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-proto');
 const { registerInstrumentations } = require('@opentelemetry/instrumentation');
 const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http');
 
-const exporter = new InMemorySpanExporter();
-const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+const provider = new NodeTracerProvider({
+  spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter())],
+});
 provider.register();
-registerInstrumentations({ instrumentations: [new HttpInstrumentation()] });
+registerInstrumentations({
+  instrumentations: [new HttpInstrumentation({
+    // The exporter's own requests are not part of the test.
+    ignoreOutgoingRequestHook: (req) => req.path === '/v1/traces',
+  })],
+});
 
 // Loaded after instrumentation is registered, so requests are traced.
 const http = require('http');
@@ -31,15 +38,7 @@ function get(url) {
     await get(url);
   }
   await provider.forceFlush();
-  for (const s of exporter.getFinishedSpans()) {
-    const ctx = s.spanContext();
-    console.log(JSON.stringify({
-      traceId: ctx.traceId,
-      spanId: ctx.spanId,
-      kind: s.kind,
-      url: s.attributes['http.url'] || s.attributes['url.full'],
-    }));
-  }
+  await provider.shutdown();
 })().catch((e) => {
   console.error(e);
   process.exit(1);
