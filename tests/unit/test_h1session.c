@@ -378,6 +378,81 @@ static void test_span_pool_empty(void **state)
 	h1_session_close(ctx, &s, &ci);
 }
 
+/* A span reduced to what must not depend on how the bytes were cut. */
+static void span_key(const struct span *sp, char *out, size_t cap)
+{
+	size_t n = snprintf(out, cap, "%d|%s|%d", sp->kind, sp->name, sp->status);
+
+	for (uint16_t i = 0; i < sp->nattrs && n < cap; i++) {
+		const struct span_attr *a = &sp->attrs[i];
+
+		if (a->type == SPAN_ATTR_STR)
+			n += snprintf(out + n, cap - n, "|%s=%.*s", a->key, a->v.s.len,
+				      span_attr_sval(sp, a));
+		else
+			n += snprintf(out + n, cap - n, "|%s=%lld", a->key, (long long)a->v.i);
+	}
+}
+
+/* Replay: the whole recorded conversation, each piece cut into reads at
+ * random points (often single bytes), 10,000 seeds. Every cut must give
+ * exactly the spans of the uncut replay. */
+static void test_split_replay_10k(void **state)
+{
+	static char want[8][2048], got[2048];
+	struct h1_conn_info ci = info(false);
+	uint64_t t;
+	int nwant;
+
+	(void)state;
+	for (int seed = -1; seed < 10000; seed++) {
+		struct h1_session s;
+
+		srand(seed < 0 ? 1 : (unsigned)seed);
+		nspans = 0;
+		t = 1000;
+		h1_session_init(&s);
+		for (size_t i = 0; i < sizeof(keepalive) / sizeof(keepalive[0]); i++) {
+			size_t len = strlen(keepalive[i].data), off = 0;
+
+			while (off < len) {
+				struct h1_chunk ch = { .tid = 99 };
+				size_t k = len - off;
+
+				if (seed >= 0) {
+					int r = rand() % 4;
+
+					/* single bytes, small, medium or the rest */
+					k = r == 0 ? 1 : r == 1 ? 1 + (size_t)(rand() % 8) :
+					    r == 2 ? 1 + (size_t)(rand() % 64) : k;
+					if (k > len - off)
+						k = len - off;
+				}
+				ch.data = keepalive[i].data + off;
+				ch.cap_len = ch.len = k;
+				ch.start_ns = t;
+				ch.end_ns = t + 10;
+				t += 100;
+				h1_session_feed(ctx, &s, &ci, keepalive[i].req, &ch);
+				off += k;
+			}
+		}
+		h1_session_close(ctx, &s, &ci);
+		if (seed < 0) {
+			nwant = nspans;
+			assert_int_equal(nwant, 4);
+			for (int i = 0; i < nspans; i++)
+				span_key(&spans[i], want[i], sizeof(want[i]));
+			continue;
+		}
+		assert_int_equal(nspans, nwant);
+		for (int i = 0; i < nspans; i++) {
+			span_key(&spans[i], got, sizeof(got));
+			assert_string_equal(got, want[i]);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -389,6 +464,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_truncated_capture, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_span_pool_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_replay_10k, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
