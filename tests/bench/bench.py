@@ -258,4 +258,7 @@ def main():
 
 
 if __name__ == "__main__":
+    # SIGTERM (e.g. from a time limit) unwinds through main's finally, so
+    # nginx and the bystander never outlive the bench.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench: terminated"))
     main()
