@@ -5,6 +5,7 @@
 
 #include "addr.h"
 #include "h1session.h"
+#include "httpattr.h"
 #include "ids.h"
 
 #define H1_PIPELINE_MAX 16	/* requests awaiting a response, per connection */
@@ -240,65 +241,16 @@ static size_t copy_trunc(char *dst, size_t cap, const char *src, size_t len)
 	return len;
 }
 
-static bool known_method(const char *m, size_t len)
-{
-	static const char *const methods[] = {
-		"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS",
-		"TRACE", "PATCH",
-	};
-
-	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-		if (strlen(methods[i]) == len && memcmp(methods[i], m, len) == 0)
-			return true;
-	return false;
-}
-
-/* Split "host[:port]" or "[v6]:port" from a Host header. */
-static void split_host(const char *h, size_t len, const char **host, size_t *hlen,
-		       long *port)
-{
-	const char *colon = NULL;
-
-	*port = -1;
-	if (len && h[0] == '[') {
-		const char *end = memchr(h, ']', len);
-
-		if (end) {
-			*host = h + 1;
-			*hlen = end - h - 1;
-			if ((size_t)(end - h) + 1 < len && end[1] == ':')
-				colon = end + 1;
-		} else {
-			*host = h;
-			*hlen = len;
-		}
-	} else {
-		colon = memchr(h, ':', len);
-		*host = h;
-		*hlen = colon ? (size_t)(colon - h) : len;
-	}
-	if (colon) {
-		long p = 0;
-		const char *q = colon + 1, *end = h + len;
-
-		if (q == end)
-			return;
-		for (; q < end && *q >= '0' && *q <= '9' && p <= 65535; q++)
-			p = p * 10 + (*q - '0');
-		if (q == end && p <= 65535)
-			*port = p;
-	}
-}
-
 static void build_span(struct h1_ctx *c, const struct h1_conn_info *ci,
 		       const struct h1_req *r, uint64_t end_ns)
 {
-	char local[ADDR_STRLEN], peer[ADDR_STRLEN], route[H1_TARGET_MAX], ver[4];
-	char rquery[H1_TARGET_MAX];
-	const char *path, *query, *host;
-	size_t path_len, query_len, host_len, rquery_len = 0, n;
+	struct http_attrs a = {
+		.client = ci->client, .method = r->method, .method_len = r->method_len,
+		.authority = r->host, .authority_len = r->host_len, .status = r->status,
+		.req_body = r->req_body, .resp_body = r->resp_body, .redact = c->redact,
+	};
+	char ver[8];
 	struct span *sp;
-	long host_port;
 
 	sp = c->sink.alloc(c->sink.ctx);
 	if (!sp) {
@@ -327,102 +279,22 @@ static void build_span(struct h1_ctx *c, const struct h1_conn_info *ci,
 	memcpy(sp->local_addr, ci->local_addr, 16);
 	memcpy(sp->peer_addr, ci->peer_addr, 16);
 
-	addr_fmt(ci->local_addr, local, sizeof(local));
-	addr_fmt(ci->peer_addr, peer, sizeof(peer));
-	http1_split_target(r->target, r->target_len, &path, &path_len, &query, &query_len);
-	split_host(r->host, r->host_len, &host, &host_len, &host_port);
-	if (query_len)
-		rquery_len = redact_query(c->redact, query, query_len, rquery, sizeof(rquery));
-
-	if (known_method(r->method, r->method_len)) {
-		span_attr_str(sp, "http.request.method", r->method, r->method_len);
-	} else {
-		span_attr_str(sp, "http.request.method", "_OTHER", 6);
-		span_attr_str(sp, "http.request.method_original", r->method, r->method_len);
+	http1_split_target(r->target, r->target_len, &a.path, &a.path_len, &a.query,
+			   &a.query_len);
+	/* An absolute-form target ("http://host/p", to proxies) carries its
+	 * own scheme and authority. */
+	if (r->target_len && r->target[0] != '/') {
+		a.url_base = r->target;
+		a.url_base_len = a.path - r->target;
 	}
-	span_attr_str(sp, "url.path", path, path_len);
-	if (query_len)
-		span_attr_str(sp, "url.query", rquery, rquery_len);
-	span_attr_str(sp, "url.scheme", "http", 4);
-	span_attr_int(sp, "http.response.status_code", r->status);
-	n = snprintf(ver, sizeof(ver), "1.%u", r->minor);
-	span_attr_str(sp, "network.protocol.version", ver, n);
-	span_attr_str(sp, "network.transport", "tcp", 3);
-	if (ci->client) {
-		char full[H1_HOST_MAX + 2 * H1_TARGET_MAX + 16], safe[sizeof(full)];
-		const char *base = NULL;
-		size_t base_len = 0;
-
-		/* url.full from the target (absolute form) or Host, the path, and
-		 * the redacted query; userinfo never leaves the node. */
-		if (r->target_len && r->target[0] != '/') {
-			base = r->target;
-			base_len = path - r->target;
-		}
-		if (base)
-			n = snprintf(full, sizeof(full), "%.*s%.*s", (int)base_len, base,
-				     (int)path_len, path);
-		else if (r->host_len)
-			n = snprintf(full, sizeof(full), "http://%.*s%.*s", r->host_len, r->host,
-				     (int)path_len, path);
-		else
-			n = snprintf(full, sizeof(full), strchr(peer, ':') ? "http://[%s]:%u%.*s" :
-				     "http://%s:%u%.*s", peer, ci->peer_port, (int)path_len, path);
-		if (n >= sizeof(full))
-			n = sizeof(full) - 1;
-		if (query_len && n + 1 + rquery_len < sizeof(full)) {
-			full[n++] = '?';
-			memcpy(full + n, rquery, rquery_len);
-			n += rquery_len;
-		}
-		n = redact_userinfo(full, n, safe, sizeof(safe));
-		span_attr_str(sp, "url.full", safe, n);
-		if (host_len)
-			span_attr_str(sp, "server.address", host, host_len);
-		else
-			span_attr_str(sp, "server.address", peer, strlen(peer));
-		span_attr_int(sp, "server.port", ci->peer_port);
-	} else {
-		if (host_len)
-			span_attr_str(sp, "server.address", host, host_len);
-		else
-			span_attr_str(sp, "server.address", local, strlen(local));
-		span_attr_int(sp, "server.port", host_port >= 0 ? host_port : ci->local_port);
-		span_attr_str(sp, "client.address", peer, strlen(peer));
-		span_attr_int(sp, "client.port", ci->peer_port);
-	}
-	span_attr_str(sp, "network.peer.address", peer, strlen(peer));
-	span_attr_int(sp, "network.peer.port", ci->peer_port);
-	if (r->req_body > 0)
-		span_attr_int(sp, "http.request.body.size", r->req_body);
-	if (r->resp_body >= 0)
-		span_attr_int(sp, "http.response.body.size", r->resp_body);
-
+	snprintf(ver, sizeof(ver), "1.%u", r->minor);
+	a.version = ver;
+	httpattr_fill(sp, ci, &a);
 	for (size_t k = 0; k < c->nbag_keys; k++)
 		if (r->bag_len[k])
 			span_attr_str(sp, c->bag_keys[k], r->bag[k], r->bag_len[k] - 1);
-	if (r->status >= 500 || (ci->client && r->status >= 400)) {
-		char code[8];
-
-		sp->status = SPAN_STATUS_ERROR;
-		n = snprintf(code, sizeof(code), "%u", r->status);
-		span_attr_str(sp, "error.type", code, n);
-	}
-	/* Span names per semconv: "{method} {route}" for servers, where a
-	 * low-cardinality route can be derived, and "{method}" for clients. */
-	n = known_method(r->method, r->method_len) ? r->method_len : 4;
-	memcpy(sp->name, known_method(r->method, r->method_len) ? r->method : "HTTP", n);
-	if (!ci->client && path_len && path[0] == '/') {
-		size_t rl = http1_route(path, path_len, route, sizeof(route));
-		size_t room = sizeof(sp->name) - n - 2;
-
-		sp->name[n++] = ' ';
-		if (rl > room)
-			rl = room;
-		memcpy(sp->name + n, route, rl);
-		n += rl;
-	}
-	sp->name[n] = '\0';
+	httpattr_status(sp, ci->client, r->status);
+	httpattr_name(sp, &a);
 	c->sink.submit(c->sink.ctx, sp);
 	c->st.spans++;
 }

@@ -5,6 +5,7 @@
 
 #include "addr.h"
 #include "h2session.h"
+#include "httpattr.h"
 #include "ids.h"
 #include "kspan.h"
 #include "redact.h"
@@ -227,52 +228,6 @@ static void stream_free(struct h2_ctx *c, struct h2_session *s, struct h2_stream
 	s->nstreams--;
 }
 
-static bool known_method(const char *m, size_t len)
-{
-	static const char *const methods[] = {
-		"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS",
-		"TRACE", "PATCH",
-	};
-
-	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-		if (strlen(methods[i]) == len && memcmp(methods[i], m, len) == 0)
-			return true;
-	return false;
-}
-
-/* "host[:port]" or "[v6]:port" of :authority. */
-static void split_authority(const char *h, size_t len, const char **host, size_t *hlen,
-			    long *port)
-{
-	const char *colon = NULL, *end = h + len;
-
-	*port = -1;
-	*host = h;
-	*hlen = len;
-	if (len && h[0] == '[') {
-		const char *rb = memchr(h, ']', len);
-
-		if (!rb)
-			return;
-		*host = h + 1;
-		*hlen = rb - h - 1;
-		if (rb + 1 < end && rb[1] == ':')
-			colon = rb + 1;
-	} else {
-		colon = memchr(h, ':', len);
-		if (colon)
-			*hlen = colon - h;
-	}
-	if (colon && colon + 1 < end) {
-		long p = 0;
-		const char *q = colon + 1;
-
-		for (; q < end && *q >= '0' && *q <= '9' && p <= 65535; q++)
-			p = p * 10 + (*q - '0');
-		if (q == end && p <= 65535)
-			*port = p;
-	}
-}
 
 static bool grpc_error(int code, bool client)
 {
@@ -285,15 +240,19 @@ static bool grpc_error(int code, bool client)
 static void build_span(struct h2_ctx *c, struct h2_session *s, const struct h1_conn_info *ci,
 		       const struct h2_stream *r, uint64_t end_ns)
 {
-	char local[ADDR_STRLEN], peer[ADDR_STRLEN], route[H2_PATH_MAX], num[16];
-	char rquery[H2_PATH_MAX];
-	size_t rquery_len = 0;
 	bool client = s->role == KSPAN_ROLE_CLIENT;
-	const char *path = r->path, *query = NULL, *host, *q;
-	size_t path_len = r->path_len, query_len = 0, host_len, n;
-	const char *slash = NULL;
+	struct http_attrs a = {
+		.client = client, .method = r->method, .method_len = r->method_len,
+		.path = r->path, .path_len = r->path_len, .scheme = r->scheme,
+		.scheme_len = r->scheme_len, .authority = r->auth, .authority_len = r->auth_len,
+		.version = "2", .status = r->status, .req_body = r->req_body,
+		.resp_body = r->has_resp ? (int64_t)r->resp_body : -1, .redact = c->redact,
+		.url_needs_authority = true,
+	};
+	const char *q, *slash = NULL;
 	struct span *sp;
-	long port;
+	char num[16];
+	size_t n;
 
 	sp = c->sink.alloc(c->sink.ctx);
 	if (!sp) {
@@ -321,85 +280,20 @@ static void build_span(struct h2_ctx *c, struct h2_session *s, const struct h1_c
 	memcpy(sp->local_addr, ci->local_addr, 16);
 	memcpy(sp->peer_addr, ci->peer_addr, 16);
 
-	addr_fmt(ci->local_addr, local, sizeof(local));
-	addr_fmt(ci->peer_addr, peer, sizeof(peer));
 	q = memchr(r->path, '?', r->path_len);
 	if (q) {
-		path_len = q - r->path;
-		query = q + 1;
-		query_len = r->path_len - path_len - 1;
+		a.path_len = q - r->path;
+		a.query = q + 1;
+		a.query_len = r->path_len - a.path_len - 1;
 	}
-	split_authority(r->auth, r->auth_len, &host, &host_len, &port);
-	if (query_len)
-		rquery_len = redact_query(c->redact, query, query_len, rquery, sizeof(rquery));
-
-	if (r->method_len) {
-		if (known_method(r->method, r->method_len)) {
-			span_attr_str(sp, "http.request.method", r->method, r->method_len);
-		} else {
-			span_attr_str(sp, "http.request.method", "_OTHER", 6);
-			span_attr_str(sp, "http.request.method_original", r->method,
-				      r->method_len);
-		}
-	}
-	if (path_len)
-		span_attr_str(sp, "url.path", path, path_len);
-	if (query_len)
-		span_attr_str(sp, "url.query", rquery, rquery_len);
-	if (r->scheme_len)
-		span_attr_str(sp, "url.scheme", r->scheme, r->scheme_len);
-	if (r->status)
-		span_attr_int(sp, "http.response.status_code", r->status);
-	span_attr_str(sp, "network.protocol.name", "http", 4);
-	span_attr_str(sp, "network.protocol.version", "2", 1);
-	span_attr_str(sp, "network.transport", "tcp", 3);
-	if (client) {
-		char full[H2_SCHEME_MAX + H2_AUTH_MAX + 2 * H2_PATH_MAX + 8], safe[sizeof(full)];
-
-		/* url.full only from what the request said: scheme, authority,
-		 * path and the redacted query; userinfo never leaves the node. */
-		if (r->auth_len && path_len) {
-			n = snprintf(full, sizeof(full), "%.*s://%.*s%.*s",
-				     r->scheme_len ? r->scheme_len : 4,
-				     r->scheme_len ? r->scheme : "http", r->auth_len, r->auth,
-				     (int)path_len, path);
-			if (n >= sizeof(full))
-				n = sizeof(full) - 1;
-			if (query_len && n + 1 + rquery_len < sizeof(full)) {
-				full[n++] = '?';
-				memcpy(full + n, rquery, rquery_len);
-				n += rquery_len;
-			}
-			n = redact_userinfo(full, n, safe, sizeof(safe));
-			span_attr_str(sp, "url.full", safe, n);
-		}
-		if (host_len)
-			span_attr_str(sp, "server.address", host, host_len);
-		else
-			span_attr_str(sp, "server.address", peer, strlen(peer));
-		span_attr_int(sp, "server.port", ci->peer_port);
-	} else {
-		if (host_len)
-			span_attr_str(sp, "server.address", host, host_len);
-		else
-			span_attr_str(sp, "server.address", local, strlen(local));
-		span_attr_int(sp, "server.port", port >= 0 ? port : ci->local_port);
-		span_attr_str(sp, "client.address", peer, strlen(peer));
-		span_attr_int(sp, "client.port", ci->peer_port);
-	}
-	span_attr_str(sp, "network.peer.address", peer, strlen(peer));
-	span_attr_int(sp, "network.peer.port", ci->peer_port);
-	if (r->req_body)
-		span_attr_int(sp, "http.request.body.size", r->req_body);
-	if (r->has_resp)
-		span_attr_int(sp, "http.response.body.size", r->resp_body);
+	httpattr_fill(sp, ci, &a);
 	if (r->grpc) {
 		span_attr_str(sp, "rpc.system", "grpc", 4);
-		if (path_len > 1 && path[0] == '/')
-			slash = memchr(path + 1, '/', path_len - 1);
-		if (slash && slash > path + 1 && slash + 1 < path + path_len) {
-			span_attr_str(sp, "rpc.service", path + 1, slash - path - 1);
-			span_attr_str(sp, "rpc.method", slash + 1, path + path_len - slash - 1);
+		if (a.path_len > 1 && a.path[0] == '/')
+			slash = memchr(a.path + 1, '/', a.path_len - 1);
+		if (slash && slash > a.path + 1 && slash + 1 < a.path + a.path_len) {
+			span_attr_str(sp, "rpc.service", a.path + 1, slash - a.path - 1);
+			span_attr_str(sp, "rpc.method", slash + 1, a.path + a.path_len - slash - 1);
 		}
 		if (r->grpc_status >= 0)
 			span_attr_int(sp, "rpc.grpc.status_code", r->grpc_status);
@@ -410,17 +304,13 @@ static void build_span(struct h2_ctx *c, struct h2_session *s, const struct h1_c
 
 	/* Status: gRPC by its own code when there is one; otherwise HTTP, and
 	 * a stream reset with an error is an error. */
-	n = 0;
 	if (r->grpc && r->grpc_status >= 0) {
-		if (grpc_error(r->grpc_status, client))
+		if (grpc_error(r->grpc_status, client)) {
 			n = snprintf(num, sizeof(num), "%d", r->grpc_status);
-	} else if (r->status >= 500 || (client && r->status >= 400)) {
-		n = snprintf(num, sizeof(num), "%u", r->status);
-	}
-	if (n) {
-		sp->status = SPAN_STATUS_ERROR;
-		span_attr_str(sp, "error.type", num, n);
-	} else if (r->rst > 1) {
+			sp->status = SPAN_STATUS_ERROR;
+			span_attr_str(sp, "error.type", num, n);
+		}
+	} else if (!httpattr_status(sp, client, r->status) && r->rst > 1) {
 		const char *e = h2_error_name(r->rst - 1);
 
 		sp->status = SPAN_STATUS_ERROR;
@@ -428,26 +318,13 @@ static void build_span(struct h2_ctx *c, struct h2_session *s, const struct h1_c
 	}
 
 	/* Names: "package.Service/Method" for gRPC; as HTTP/1 otherwise. */
-	if (r->grpc && path_len > 1 && path[0] == '/') {
-		n = path_len - 1 < sizeof(sp->name) - 1 ? path_len - 1 : sizeof(sp->name) - 1;
-		memcpy(sp->name, path + 1, n);
+	if (r->grpc && a.path_len > 1 && a.path[0] == '/') {
+		n = a.path_len - 1 < sizeof(sp->name) - 1 ? a.path_len - 1 : sizeof(sp->name) - 1;
+		memcpy(sp->name, a.path + 1, n);
+		sp->name[n] = '\0';
 	} else {
-		bool km = known_method(r->method, r->method_len);
-
-		n = km ? r->method_len : 4;
-		memcpy(sp->name, km ? r->method : "HTTP", n);
-		if (!client && path_len && path[0] == '/') {
-			size_t rl = http1_route(path, path_len, route, sizeof(route));
-			size_t room = sizeof(sp->name) - n - 2;
-
-			sp->name[n++] = ' ';
-			if (rl > room)
-				rl = room;
-			memcpy(sp->name + n, route, rl);
-			n += rl;
-		}
+		httpattr_name(sp, &a);
 	}
-	sp->name[n] = '\0';
 	c->sink.submit(c->sink.ctx, sp);
 	c->st.spans++;
 }
