@@ -91,7 +91,7 @@ $(OUTPUT)/kspan: $(APP_OBJS) $(CORE_OBJS) $(EXTRA_OBJS)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) $(CORE_LDLIBS) -o $@
 
 # Unit tests: every core module rebuilt with ASan and UBSan.
-$(OUTPUT)/test/%: tests/unit/%.c $(CORE_SRCS) $(wildcard user/*.h) $(EXTRA_DEPS) $(EXTRA_OBJS) | $(OUTPUT)/test
+$(OUTPUT)/test/%: tests/unit/%.c $(CORE_SRCS) $(wildcard user/*.h tests/unit/*.h) $(EXTRA_DEPS) $(EXTRA_OBJS) | $(OUTPUT)/test
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(CFLAGS) -O1 $(SAN) $< $(CORE_SRCS) $(EXTRA_OBJS) -lcmocka -lpthread $(CORE_LDLIBS) -o $@
 

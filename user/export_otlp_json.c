@@ -6,6 +6,7 @@
 
 #include "export.h"
 #include "proc.h"
+#include "strutil.h"
 
 #ifndef KSPAN_VERSION
 #define KSPAN_VERSION "0.0.0-dev"
@@ -26,39 +27,6 @@ struct otlp_json_exporter {
 	struct otlp_json_ref refs[OTLP_JSON_CHUNK];
 };
 
-/* Length of the valid UTF-8 sequence at s, 0 if it is not one. */
-static size_t otlp_json_utf8_len(const unsigned char *s, size_t len)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		if (s[0] == 0xe0)
-			lo = 0xa0;
-		else if (s[0] == 0xed)
-			hi = 0x9f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		if (s[0] == 0xf0)
-			lo = 0x90;
-		else if (s[0] == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	if (len < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
 static void otlp_json_str(FILE *f, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -73,7 +41,7 @@ static void otlp_json_str(FILE *f, const char *s, size_t len)
 		size_t n = 1;
 
 		if (c >= 0x80) {
-			n = otlp_json_utf8_len(p + i, len - i);
+			n = str_utf8_len(p + i, len - i);
 			if (n) {
 				i += n;
 				continue;

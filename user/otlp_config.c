@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "otlp.h"
+#include "strutil.h"
 
 extern char **environ;
 
@@ -118,17 +119,6 @@ static bool otlp_copy(char *dst, size_t dstsz, const char *s, size_t len)
 	return true;
 }
 
-static int otlp_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode s[0..len) into dst; -1 on a bad escape, a NUL, or no room. */
 static int otlp_pct_decode(char *dst, size_t dstsz, const char *s, size_t len)
 {
@@ -142,8 +132,8 @@ static int otlp_pct_decode(char *dst, size_t dstsz, const char *s, size_t len)
 
 			if (i + 2 >= len)
 				return -1;
-			hi = otlp_hexval(s[i + 1]);
-			lo = otlp_hexval(s[i + 2]);
+			hi = str_hexval(s[i + 1]);
+			lo = str_hexval(s[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = (char)(hi << 4 | lo);

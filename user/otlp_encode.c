@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include "otlp_internal.h"
+#include "strutil.h"
 
 #ifndef KSPAN_VERSION
 #define KSPAN_VERSION "0.0.0-dev"
@@ -66,39 +67,6 @@ void otlp_arena_free(struct otlp_arena *a)
 	memset(a, 0, sizeof(*a));
 }
 
-/* Length of the valid UTF-8 sequence at s, 0 if it is not one. */
-static size_t otlp_utf8_len(const unsigned char *s, size_t len)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		if (s[0] == 0xe0)
-			lo = 0xa0;
-		else if (s[0] == 0xed)
-			hi = 0x9f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		if (s[0] == 0xf0)
-			lo = 0x90;
-		else if (s[0] == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	if (len < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
 size_t otlp_utf8_copy(char *dst, size_t dstsz, const char *s, size_t len)
 {
 	static const char repl[] = "\xef\xbf\xbd";
@@ -108,7 +76,7 @@ size_t otlp_utf8_copy(char *dst, size_t dstsz, const char *s, size_t len)
 	if (!dstsz)
 		return 0;
 	for (size_t i = 0; i < len;) {
-		size_t n = otlp_utf8_len(p + i, len - i);
+		size_t n = str_utf8_len(p + i, len - i);
 		const char *src = s + i;
 		size_t take = n;
 

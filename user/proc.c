@@ -9,6 +9,7 @@
 
 #include "proc.h"
 #include "proc_internal.h"
+#include "strutil.h"
 
 #define PROC_ENVIRON_MAX	65536
 #define PROC_CMDLINE_MAX	4096
@@ -141,17 +142,6 @@ static void proc_trim(const char **s, size_t *len)
 		(*len)--;
 }
 
-static int proc_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static size_t proc_percent_decode(char *dst, size_t dstsz, const char *s, size_t len)
 {
 	size_t n = 0;
@@ -162,7 +152,7 @@ static size_t proc_percent_decode(char *dst, size_t dstsz, const char *s, size_t
 		char c = s[i];
 
 		if (c == '%' && i + 2 < len) {
-			int hi = proc_hexval(s[i + 1]), lo = proc_hexval(s[i + 2]);
+			int hi = str_hexval(s[i + 1]), lo = str_hexval(s[i + 2]);
 
 			if (hi >= 0 && lo >= 0) {
 				c = (char)(hi << 4 | lo);

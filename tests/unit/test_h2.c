@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include "guard.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,44 +15,6 @@
 
 #include "h2.h"
 
-struct guard {
-	uint8_t *map;
-	size_t map_len;
-	uint8_t *end;
-	size_t room;
-};
-
-static void guard_init(struct guard *g, size_t len)
-{
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	size_t data = (len + pg - 1) / pg * pg;
-
-	if (!data)
-		data = pg;
-	g->map_len = data + pg;
-	g->map = mmap(NULL, g->map_len, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(g->map != MAP_FAILED);
-	g->end = g->map + data;
-	g->room = data;
-	assert_int_equal(mprotect(g->end, pg, PROT_NONE), 0);
-}
-
-static const uint8_t *guard_put(struct guard *g, const void *src, size_t len)
-{
-	uint8_t *p;
-
-	assert_true(len <= g->room);
-	p = g->end - len;
-	if (len)
-		memcpy(p, src, len);
-	return p;
-}
-
-static void guard_free(struct guard *g)
-{
-	munmap(g->map, g->map_len);
-}
 
 /* Build a frame: header then payload. Returns its length. */
 static size_t frame(uint8_t *out, uint8_t type, uint8_t flags, uint32_t stream,
