@@ -406,7 +406,7 @@ static int try_load(struct loader *l, const struct loader_opts *o,
 	set_autoload(s, sys, sock, o->conns, o->inject);
 	s->rodata->targ_inject = o->inject;
 	s->rodata->targ_inject_fmt = o->inject_fmt ? o->inject_fmt : KSPAN_INJ_TRACECONTEXT;
-	s->rodata->targ_filter_pids = o->npids > 0;
+	s->rodata->targ_filter_pids = o->npids > 0 || o->filter;
 	s->rodata->targ_self_tgid = getpid();
 	s->rodata->targ_cap_len = o->cap_len;
 	s->rodata->targ_fd_walk = sock == SOCK_HOOK_FDWALK;
@@ -481,6 +481,16 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 		"(run 'kspan probe' to see what this kernel supports, and -v for the verifier log)\n",
 		strerror(-err));
 	return err;
+}
+
+int loader_trace_pid(struct loader *l, uint32_t pid)
+{
+	return pid_set(bpf_map__fd(l->skel->maps.pids), pid);
+}
+
+bool loader_pid_traced(const struct loader *l, uint32_t pid)
+{
+	return pid_isset(bpf_map__fd(l->skel->maps.pids), pid);
 }
 
 int loader_ringbuf_fd(const struct loader *l)

@@ -35,6 +35,8 @@ struct probe_result {
 struct loader_opts {
 	const uint32_t *pids;	/* trace only these (and their children) */
 	size_t npids;
+	bool filter;		/* trace only selected pids, even when npids is 0
+				 * (selectors add them later) */
 	uint32_t cap_len;	/* payload bytes per event */
 	uint32_t ringbuf_bytes;
 	uint32_t max_socks;
@@ -70,6 +72,9 @@ void loader_probe(struct probe_result *r);
 /* Probe, then load and attach the best working hooks. */
 int loader_start(struct loader *l, const struct loader_opts *o);
 int loader_ringbuf_fd(const struct loader *l);
+/* Add pid to the kernel's filter (its later children follow). */
+int loader_trace_pid(struct loader *l, uint32_t pid);
+bool loader_pid_traced(const struct loader *l, uint32_t pid);
 /* Sum the per-CPU counters into out[KSPAN_CNT_MAX]. */
 int loader_counters(const struct loader *l, uint64_t *out);
 void loader_stop(struct loader *l);

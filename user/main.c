@@ -16,6 +16,7 @@
 #include "ids.h"
 #include "loader.h"
 #include "otlp.h"
+#include "select.h"
 
 #define MAX_PIDS 256
 
@@ -38,6 +39,16 @@ static const char usage[] =
 "Options:\n"
 "  -p, --pid PID          trace only this process and its children (repeatable);\n"
 "                         default: every process except kspan itself\n"
+"      --exe GLOB         also trace processes whose executable path or name\n"
+"                         matches (repeatable, e.g. --exe '*/nginx')\n"
+"      --port N           also trace processes listening on TCP port N in the\n"
+"                         node's network namespace (repeatable)\n"
+"      --cgroup PATH      also trace processes in this cgroup v2 subtree\n"
+"                         (repeatable, e.g. /kubepods.slice/...)\n"
+"      --container-id ID  also trace the processes of this container\n"
+"                         (repeatable; 12 or more hex digits)\n"
+"                         Selected processes that start later are picked up\n"
+"                         within a second.\n"
 "  -e, --exporter NAME    tree: an indented tree per finished trace (default on a\n"
 "                         terminal); otlp: OTLP to a collector (see below);\n"
 "                         otlp-json: OTLP/JSON lines, one\n"
@@ -98,6 +109,7 @@ struct opts {
 	int sock_hook;
 	struct redact_policy redact;
 	struct sampler sampler;
+	struct selectors sel;
 	bool inject;
 };
 
@@ -115,6 +127,14 @@ static int parse_u32(const char *s, const char *what, uint32_t lo, uint32_t hi, 
 	}
 	*out = v;
 	return 0;
+}
+
+static void trace_selected(void *ctx, uint32_t pid)
+{
+	struct loader *l = ctx;
+
+	if (!loader_pid_traced(l, pid) && loader_trace_pid(l, pid) == 0)
+		fprintf(stderr, "kspan: tracing pid %u (selected)\n", pid);
 }
 
 static int cmd_probe(int argc, char **argv)
@@ -160,7 +180,8 @@ static int cmd_probe(int argc, char **argv)
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_CAP = 256, OPT_LINGER, OPT_IDLE, OPT_MAXCONNS, OPT_VERSION, OPT_NOPAIR, OPT_BAGGAGE, OPT_SOCKHOOK, OPT_QALLOW, OPT_INJECT };
+	enum { OPT_CAP = 256, OPT_LINGER, OPT_IDLE, OPT_MAXCONNS, OPT_VERSION, OPT_NOPAIR, OPT_BAGGAGE, OPT_SOCKHOOK, OPT_QALLOW, OPT_INJECT,
+	       OPT_EXE, OPT_PORT, OPT_CGROUP, OPT_CID };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "exporter", required_argument, NULL, 'e' },
@@ -175,6 +196,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "sock-hook", required_argument, NULL, OPT_SOCKHOOK },
 		{ "query-allow", required_argument, NULL, OPT_QALLOW },
 		{ "inject-traceparent", no_argument, NULL, OPT_INJECT },
+		{ "exe", required_argument, NULL, OPT_EXE },
+		{ "port", required_argument, NULL, OPT_PORT },
+		{ "cgroup", required_argument, NULL, OPT_CGROUP },
+		{ "container-id", required_argument, NULL, OPT_CID },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -227,6 +252,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_MAXCONNS:
 			if (parse_u32(optarg, "--max-conns", 16, 1u << 22, &o->max_conns))
+				return -1;
+			break;
+		case OPT_EXE:
+		case OPT_PORT:
+		case OPT_CGROUP:
+		case OPT_CID:
+			if (select_add(&o->sel, c == OPT_EXE ? "exe" : c == OPT_PORT ? "port" :
+				       c == OPT_CGROUP ? "cgroup" : "container-id", optarg))
 				return -1;
 			break;
 		case OPT_INJECT:
@@ -444,6 +477,7 @@ int main(int argc, char **argv)
 
 	lo.pids = o.pids;
 	lo.npids = o.npids;
+	lo.filter = select_any(&o.sel);
 	lo.cap_len = o.cap_len;
 	lo.ringbuf_bytes = 16 << 20;
 	lo.max_socks = 65536;
@@ -478,6 +512,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kspan: attached %s + %s\n", sys_hook_names[l.sys_hook],
 			sock_hook_names[l.sock_hook]);
 
+	select_scan(&o.sel, getpid(), trace_selected, &l);
 	rb = ring_buffer__new(loader_ringbuf_fd(&l), app_handle_event, &app, NULL);
 	if (!rb) {
 		fprintf(stderr, "kspan: failed to open the ring buffer: %s\n", strerror(errno));
@@ -487,7 +522,7 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	fprintf(stderr, "kspan: tracing %s (Ctrl-C to stop)\n",
-		o.npids ? "the given processes" : "every process");
+		o.npids || lo.filter ? "the selected processes" : "every process");
 
 	start = last_sweep = last_stats = ids_mono_now();
 	while (!exiting) {
@@ -502,6 +537,8 @@ int main(int argc, char **argv)
 		ring_buffer__consume(rb);
 		trace_flush(app.traces, app.now_ns, false);
 		if (app.now_ns - last_sweep >= 1000000000ull) {
+			/* Selected processes that started since the last scan. */
+			select_scan(&o.sel, getpid(), trace_selected, &l);
 			conn_sweep(app.conns, app.now_ns, (uint64_t)o.idle_s * 1000000000ull);
 			last_sweep = app.now_ns;
 		}
