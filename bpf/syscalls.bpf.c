@@ -7,6 +7,7 @@
 #include <bpf/bpf_tracing.h>
 #include "kspan.bpf.h"
 #include "httpscan.bpf.h"
+#include "tls.bpf.h"
 
 #if defined(__TARGET_ARCH_x86)
 #define NR_read		0
@@ -402,6 +403,10 @@ static __always_inline int handle_exit(struct pt_regs *regs, long id, long ret)
 			return 0;
 		sock = sock_learn(sk, 0);
 		if (!sock)
+			return 0;
+		/* TLS records: the uprobes send the plaintext instead. */
+		if (tls_sys_data(pid_tgid, sk, sock, a.fd, a.op, a.arg, a.ts, ret,
+				 !op_is_egress(a.op)))
 			return 0;
 		return emit_data(pid_tgid, &a, sock, ret);
 	}

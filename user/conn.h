@@ -29,6 +29,8 @@ struct conn {
 	uint8_t sniffed;		/* data events seen while UNKNOWN */
 	bool used;
 	bool seen_open;			/* connect() or accept() was seen */
+	bool tls;			/* plaintext comes from TLS uprobes */
+	uint16_t tls_version;		/* from the ServerHello, e.g. 0x0304; 0: unknown */
 	struct kspan_tuple tuple;
 	uint64_t last_ns;		/* last event, monotonic */
 	char comm[KSPAN_COMM_LEN];

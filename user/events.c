@@ -6,6 +6,7 @@
 #include "http1.h"
 #include "ids.h"
 #include "proc.h"
+#include "tls.h"
 
 static struct span *sink_alloc(void *ctx)
 {
@@ -29,6 +30,8 @@ static void conn_info(const struct conn *c, struct h1_conn_info *ci)
 	ci->local_port = c->tuple.sport;
 	ci->peer_port = c->tuple.dport;
 	ci->seen_open = c->seen_open;
+	ci->tls = c->tls;
+	ci->tls_version = c->tls ? tls_version_name(c->tls_version) : NULL;
 }
 
 static void conn_release(void *ctx, struct conn *c)
@@ -137,7 +140,7 @@ static void classify(struct kspan_app *a, struct conn *c, uint8_t dir,
 	}
 }
 
-static void handle_data(struct kspan_app *a, const struct kspan_data_event *e)
+static void handle_data(struct kspan_app *a, const struct kspan_data_event *e, bool tls)
 {
 	const char *payload = (const char *)(e + 1);
 	struct h1_conn_info ci;
@@ -157,6 +160,17 @@ static void handle_data(struct kspan_app *a, const struct kspan_data_event *e)
 	}
 	if (c->role == KSPAN_ROLE_UNKNOWN && e->role != KSPAN_ROLE_UNKNOWN)
 		c->role = e->role;
+	if (tls && !c->tls) {
+		/* The first plaintext of a TLS connection: whatever was
+		 * guessed from bytes seen before (ciphertext) is void. */
+		c->tls = true;
+		if (c->proto == CONN_PROTO_OTHER || c->proto == CONN_PROTO_UNKNOWN) {
+			c->proto = CONN_PROTO_UNKNOWN;
+			c->sniffed = 0;
+		}
+	} else if (!tls && c->tls) {
+		return;		/* ciphertext that slipped past the kernel filter */
+	}
 	if (c->proto == CONN_PROTO_UNKNOWN)
 		classify(a, c, e->dir, payload, e->cap_len, e->ret);
 	if (c->proto != CONN_PROTO_HTTP1 && c->proto != CONN_PROTO_HTTP2) {
@@ -195,7 +209,8 @@ int app_handle_event(void *ctx, void *data, size_t size)
 		return 0;
 	}
 	switch (h->type) {
-	case KSPAN_EV_DATA: {
+	case KSPAN_EV_DATA:
+	case KSPAN_EV_TLS_DATA: {
 		const struct kspan_data_event *e = data;
 
 		if (size < sizeof(*e) || e->cap_len > size - sizeof(*e) ||
@@ -203,7 +218,22 @@ int app_handle_event(void *ctx, void *data, size_t size)
 			a->st.bad_records++;
 			return 0;
 		}
-		handle_data(a, e);
+		handle_data(a, e, h->type == KSPAN_EV_TLS_DATA);
+		break;
+	}
+	case KSPAN_EV_TLS_HELLO: {
+		const struct kspan_tls_hello_event *e = data;
+		int v;
+
+		if (size < sizeof(*e) || e->len > sizeof(e->data)) {
+			a->st.bad_records++;
+			return 0;
+		}
+		v = tls_hello_version(e->data, e->len, e->has_record);
+		if (v > 0) {
+			c = conn_get(a->conns, h->cookie, h->pid, h->ts_exit);
+			c->tls_version = v;
+		}
 		break;
 	}
 	case KSPAN_EV_CONN: {

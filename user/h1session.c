@@ -289,7 +289,13 @@ static void build_span(struct h1_ctx *c, const struct h1_conn_info *ci,
 	}
 	snprintf(ver, sizeof(ver), "1.%u", r->minor);
 	a.version = ver;
+	if (ci->tls) {
+		a.scheme = "https";
+		a.scheme_len = 5;
+	}
 	httpattr_fill(sp, ci, &a);
+	if (ci->tls_version)
+		span_attr_str(sp, "tls.protocol.version", ci->tls_version, strlen(ci->tls_version));
 	for (size_t k = 0; k < c->nbag_keys; k++)
 		if (r->bag_len[k])
 			span_attr_str(sp, c->bag_keys[k], r->bag[k], r->bag_len[k] - 1);

@@ -71,6 +71,8 @@ struct h1_conn_info {
 	uint16_t peer_port;
 	bool seen_open;			/* connect/accept was seen: request numbers
 					 * on both ends agree */
+	bool tls;			/* HTTP over TLS: url.scheme https */
+	const char *tls_version;	/* tls.protocol.version ("1.3"), or NULL */
 };
 
 struct h1_session {

@@ -287,6 +287,8 @@ static void build_span(struct h2_ctx *c, struct h2_session *s, const struct h1_c
 		a.query_len = r->path_len - a.path_len - 1;
 	}
 	httpattr_fill(sp, ci, &a);
+	if (ci->tls_version)
+		span_attr_str(sp, "tls.protocol.version", ci->tls_version, strlen(ci->tls_version));
 	if (r->grpc) {
 		span_attr_str(sp, "rpc.system", "grpc", 4);
 		if (a.path_len > 1 && a.path[0] == '/')

@@ -218,7 +218,7 @@ static void detach_inject(struct loader *l)
 }
 
 static void set_autoload(struct kspan_bpf *s, enum sys_hook sys, enum sock_hook sock,
-			 bool conns, bool inject)
+			 bool conns, bool inject, bool tls)
 {
 	bpf_program__set_autoload(s->progs.inject_sockops, inject);
 	bpf_program__set_autoload(s->progs.inject_msg, inject);
@@ -228,6 +228,8 @@ static void set_autoload(struct kspan_bpf *s, enum sys_hook sys, enum sock_hook 
 	bpf_object__for_each_program(p, s->obj)
 		if (strncmp(bpf_program__name(p), "conns_", 6) == 0)
 			bpf_program__set_autoload(p, conns);
+		else if (strncmp(bpf_program__name(p), "tls_", 4) == 0)
+			bpf_program__set_autoload(p, tls);
 	bpf_program__set_autoload(s->progs.sys_enter_btf, sys == SYS_HOOK_TP_BTF);
 	bpf_program__set_autoload(s->progs.sys_exit_btf, sys == SYS_HOOK_TP_BTF);
 	bpf_program__set_autoload(s->progs.sys_enter_raw, sys == SYS_HOOK_RAW_TP);
@@ -403,7 +405,8 @@ static int try_load(struct loader *l, const struct loader_opts *o,
 	s = kspan_bpf__open();
 	if (!s)
 		return -errno;
-	set_autoload(s, sys, sock, o->conns, o->inject);
+	set_autoload(s, sys, sock, o->conns, o->inject, o->tls);
+	s->rodata->targ_tls = o->tls;
 	s->rodata->targ_inject = o->inject;
 	s->rodata->targ_inject_fmt = o->inject_fmt ? o->inject_fmt : KSPAN_INJ_TRACECONTEXT;
 	s->rodata->targ_filter_pids = o->npids > 0 || o->filter;
@@ -545,6 +548,7 @@ int loader_verify_all(FILE *out)
 		/* Every load-time feature on, so no code is left out as dead. */
 		s->rodata->targ_filter_pids = true;
 		s->rodata->targ_inject = true;
+		s->rodata->targ_tls = true;
 		s->rodata->targ_inject_fmt = KSPAN_INJ_TRACECONTEXT | KSPAN_INJ_B3 |
 					     KSPAN_INJ_B3MULTI | KSPAN_INJ_JAEGER;
 		err = kspan_bpf__load(s);

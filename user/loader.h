@@ -43,6 +43,7 @@ struct loader_opts {
 	bool verbose;
 	int force_sock_hook;	/* -1: choose; else the only enum sock_hook tried */
 	bool conns;		/* load the conns_* programs (kspan conns) */
+	bool tls;		/* load the tls_* programs (TLS plaintext via uprobes) */
 	bool inject;		/* insert trace context into outgoing requests */
 	uint32_t inject_fmt;	/* KSPAN_INJ_* header formats to insert */
 };

@@ -17,6 +17,7 @@
 #include "loader.h"
 #include "otlp.h"
 #include "select.h"
+#include "tls.h"
 
 #define MAX_PIDS 256
 
@@ -76,6 +77,8 @@ static const char usage[] =
 "                         keep the values of these query parameters; every\n"
 "                         other value becomes REDACTED (credentials such as\n"
 "                         sig, Signature, token, password always are)\n"
+"      --no-tls           do not attach uprobes to TLS libraries (OpenSSL,\n"
+"                         GnuTLS, node): HTTPS is then not traced\n"
 "      --sock-hook NAME   use only this way of finding the socket of a read or\n"
 "                         write: fentry, kprobe, tp or fdwalk (default: the\n"
 "                         first that works, in that order; see kspan probe)\n"
@@ -111,6 +114,7 @@ struct opts {
 	struct sampler sampler;
 	struct selectors sel;
 	bool inject;
+	bool no_tls;
 };
 
 static int parse_u32(const char *s, const char *what, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -181,7 +185,7 @@ static int cmd_probe(int argc, char **argv)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { OPT_CAP = 256, OPT_LINGER, OPT_IDLE, OPT_MAXCONNS, OPT_VERSION, OPT_NOPAIR, OPT_BAGGAGE, OPT_SOCKHOOK, OPT_QALLOW, OPT_INJECT,
-	       OPT_EXE, OPT_PORT, OPT_CGROUP, OPT_CID };
+	       OPT_EXE, OPT_PORT, OPT_CGROUP, OPT_CID, OPT_NOTLS };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "exporter", required_argument, NULL, 'e' },
@@ -200,6 +204,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "port", required_argument, NULL, OPT_PORT },
 		{ "cgroup", required_argument, NULL, OPT_CGROUP },
 		{ "container-id", required_argument, NULL, OPT_CID },
+		{ "no-tls", no_argument, NULL, OPT_NOTLS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -265,6 +270,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_INJECT:
 			o->inject = true;
 			break;
+		case OPT_NOTLS:
+			o->no_tls = true;
+			break;
 		case OPT_QALLOW:
 			for (char *save = NULL, *k = strtok_r(optarg, ",", &save); k;
 			     k = strtok_r(NULL, ",", &save)) {
@@ -326,7 +334,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static void print_counters(const struct loader *l, const struct kspan_app *a, FILE *f)
+static void print_counters(const struct loader *l, const struct kspan_app *a,
+			   const struct tls_ctx *tls, FILE *f)
 {
 	const struct h1_stats *h = h1_ctx_stats(a->h1);
 	const struct conn_stats *cs = conn_table_stats(a->conns);
@@ -401,6 +410,7 @@ static void print_counters(const struct loader *l, const struct kspan_app *a, FI
 		(unsigned long long)ts->link_refused, (unsigned long long)ts->sampled_out);
 	if (otlp_exp)
 		otlp_exporter_print_counters(otlp_exp, f);
+	tls_print_counters(tls, f);
 }
 
 int main(int argc, char **argv)
@@ -417,6 +427,7 @@ int main(int argc, char **argv)
 	struct exporter *exp = NULL;
 	struct kspan_app app = {};
 	struct loader l = {};
+	struct tls_ctx *tls = NULL;
 	uint64_t start, last_sweep, last_stats;
 	FILE *out = stdout;
 	int err;
@@ -484,6 +495,7 @@ int main(int argc, char **argv)
 	lo.verbose = o.verbose;
 	lo.force_sock_hook = o.sock_hook;
 	lo.inject = o.inject;
+	lo.tls = !o.no_tls;
 	if (o.inject) {
 		/* OTEL_PROPAGATORS picks the headers (default tracecontext);
 		 * baggage is not kept in the kernel, so it is not injected. */
@@ -519,6 +531,12 @@ int main(int argc, char **argv)
 		err = 1;
 		goto cleanup;
 	}
+	if (lo.tls) {
+		/* Without it HTTPS goes untraced, plaintext still works. */
+		tls = tls_start(l.skel, rb, o.verbose);
+		if (!tls)
+			fprintf(stderr, "kspan: failed to start TLS tracing: HTTPS is not traced\n");
+	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	fprintf(stderr, "kspan: tracing %s (Ctrl-C to stop)\n",
@@ -536,6 +554,7 @@ int main(int argc, char **argv)
 		app.now_ns = ids_mono_now();
 		ring_buffer__consume(rb);
 		trace_flush(app.traces, app.now_ns, false);
+		tls_poll(tls, app.now_ns);
 		if (app.now_ns - last_sweep >= 1000000000ull) {
 			/* Selected processes that started since the last scan. */
 			select_scan(&o.sel, getpid(), trace_selected, &l);
@@ -543,7 +562,7 @@ int main(int argc, char **argv)
 			last_sweep = app.now_ns;
 		}
 		if (o.verbose && app.now_ns - last_stats >= 5000000000ull) {
-			print_counters(&l, &app, stderr);
+			print_counters(&l, &app, tls, stderr);
 			last_stats = app.now_ns;
 		}
 		if (o.duration && app.now_ns - start >= (uint64_t)o.duration * 1000000000ull)
@@ -555,8 +574,9 @@ int main(int argc, char **argv)
 	app_close_all(&app);
 	trace_flush(app.traces, app.now_ns, true);
 	exp->flush(exp);
-	print_counters(&l, &app, stderr);
+	print_counters(&l, &app, tls, stderr);
 cleanup:
+	tls_stop(tls);
 	ring_buffer__free(rb);
 	if (l.skel)
 		loader_stop(&l);

@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* TLS plaintext from uprobes on the TLS libraries (OpenSSL, the OpenSSL
+ * symbols node exports, GnuTLS). The entry probe saves the buffer keyed by
+ * thread; the syscall path notes the socket the library touches during the
+ * call (tls_sys_data in tls.bpf.h); the return probe copies the bytes that
+ * moved into a KSPAN_EV_TLS_DATA event with that socket's cookie, tuple and
+ * role, so that a TLS connection is followed exactly as a plaintext one.
+ *
+ * Attached by user/tls.c, one uprobe per library file (pid -1), never
+ * auto-attached: the SEC names carry no target. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
+#include "kspan.bpf.h"
+#include "tls.bpf.h"
+
+/* Processes that map a TLS library, so that their exit is reported. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);			/* tgid */
+	__type(value, __u8);
+} tls_pids SEC(".maps");
+
+/* exec and exit of processes, for library discovery: a small ring of its
+ * own, read by user/tls.c. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 << 10);
+} tls_procs SEC(".maps");
+
+static __always_inline int tls_enter(void *ssl, const void *buf, void *len_ptr, __u8 op)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct tls_call n = {};
+
+	if (!is_traced(pid_tgid >> 32))
+		return 0;
+	/* None of the probed functions calls another probed one, so a call
+	 * still recorded for this thread is one whose return was missed. */
+	n.ssl = (__u64)ssl;
+	n.buf = (__u64)buf;
+	n.len_ptr = (__u64)len_ptr;
+	n.ts = bpf_ktime_get_ns();
+	n.fd = -1;
+	n.op = op;
+	if (bpf_map_update_elem(&tls_calls, &tid, &n, BPF_ANY))
+		tls_count(KSPAN_TLS_CNT_CALLS_FULL, 1);
+	return 0;
+}
+
+/* The socket of a call's SSL *: the one touched during the call, else the
+ * one bound earlier, else (memory BIOs) the TLS socket this thread just read
+ * from when no other SSL * owns it. Binds the SSL * to it. */
+static __always_inline struct kspan_sock *tls_resolve(__u64 pid_tgid, struct tls_call *c)
+{
+	struct tls_ssl_key k = { .tgid = pid_tgid >> 32, .ssl = c->ssl };
+	__u32 tid = (__u32)pid_tgid;
+	struct tls_ssl_sock *m, b = {};
+	struct kspan_sock *sock;
+	struct tls_last_read *last;
+	struct tls_sock *t;
+	__u64 sk = c->sk;
+
+	if (sk) {
+		sock = bpf_map_lookup_elem(&socks, &sk);
+		if (!sock)
+			return NULL;
+		m = bpf_map_lookup_elem(&tls_ssls, &k);
+		if (m && m->sk == sk && m->cookie == sock->cookie)
+			return sock;
+		b.sk = sk;
+		b.cookie = sock->cookie;
+		bpf_map_update_elem(&tls_ssls, &k, &b, BPF_ANY);
+		return sock;
+	}
+	m = bpf_map_lookup_elem(&tls_ssls, &k);
+	if (m) {
+		sk = m->sk;
+		sock = bpf_map_lookup_elem(&socks, &sk);
+		if (sock && sock->cookie == m->cookie)
+			return sock;
+		/* The socket closed: the SSL * was freed and reused. */
+		bpf_map_delete_elem(&tls_ssls, &k);
+	}
+	last = bpf_map_lookup_elem(&tls_last, &tid);
+	if (!last || bpf_ktime_get_ns() - last->ts > 1000000000ULL)
+		return NULL;
+	sk = last->sk;
+	t = bpf_map_lookup_elem(&tls_socks, &sk);
+	sock = bpf_map_lookup_elem(&socks, &sk);
+	if (!t || !sock || t->plain || t->cookie != sock->cookie ||
+	    (t->ssl && t->ssl != c->ssl))
+		return NULL;
+	t->ssl = c->ssl;
+	b.sk = sk;
+	b.cookie = sock->cookie;
+	bpf_map_update_elem(&tls_ssls, &k, &b, BPF_ANY);
+	return sock;
+}
+
+static __always_inline void tls_emit(__u64 pid_tgid, struct tls_call *c,
+				     struct kspan_sock *sock, __u64 n)
+{
+	bool egress = c->op == KSPAN_TLS_OP_WRITE || c->op == KSPAN_TLS_OP_WRITE_EX;
+	struct scratch *s;
+	__u32 zero = 0, len;
+
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return;
+	s->ev.hdr.type = KSPAN_EV_TLS_DATA;
+	s->ev.hdr.pid = pid_tgid >> 32;
+	s->ev.hdr.tid = (__u32)pid_tgid;
+	s->ev.hdr.fd = c->fd;
+	s->ev.hdr.cookie = sock->cookie;
+	s->ev.hdr.ts_enter = c->ts;
+	/* The bytes moved at the socket call inside, if there was one: the
+	 * library may return much later. */
+	s->ev.hdr.ts_exit = c->ts_io ? c->ts_io : bpf_ktime_get_ns();
+	s->ev.tuple = sock->tuple;
+	s->ev.ret = n;
+	s->ev.dir = egress ? KSPAN_DIR_EGRESS : KSPAN_DIR_INGRESS;
+	s->ev.op = c->op;
+	s->ev.role = sock->role;
+	s->ev.pad = 0;
+	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+	__builtin_memset(&s->ev.ctx, 0, sizeof(s->ev.ctx));
+
+	len = n < targ_cap_len ? n : targ_cap_len;
+	if (len > KSPAN_CAP_MAX)
+		len = KSPAN_CAP_MAX;
+	if (len && bpf_probe_read_user(s->data, len, (void *)c->buf)) {
+		count(KSPAN_CNT_READ_FAULT);
+		len = 0;
+	}
+	if (len < n)
+		count(KSPAN_CNT_TRUNCATED);
+	s->ev.cap_len = len;
+	if (bpf_ringbuf_output(&events, s, sizeof(s->ev) + (len & (KSPAN_CAP_MAX * 2 - 1)),
+			       wakeup_flags())) {
+		count(KSPAN_CNT_RB_FULL);
+		return;
+	}
+	count(KSPAN_CNT_EVENTS);
+	tls_count(KSPAN_TLS_CNT_EVENTS, 1);
+}
+
+/* ret: the function's return value, sign-extended from its C type. */
+static __always_inline int tls_return(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct kspan_sock *sock;
+	struct tls_call *cp, c;
+	__u64 n = 0;
+
+	cp = bpf_map_lookup_elem(&tls_calls, &tid);
+	if (!cp)
+		return 0;
+	c = *cp;
+	bpf_map_delete_elem(&tls_calls, &tid);
+
+	if (c.op == KSPAN_TLS_OP_READ_EX || c.op == KSPAN_TLS_OP_WRITE_EX) {
+		/* 1 on success, the count in *readbytes or *written */
+		if (ret == 1 && bpf_probe_read_user(&n, sizeof(n), (void *)c.len_ptr))
+			n = 0;
+	} else if (c.op != KSPAN_TLS_OP_HANDSHAKE && ret > 0) {
+		n = ret;
+	}
+	/* Every call binds its SSL * when it can, so that later calls which
+	 * touch no socket (data already decrypted) still know theirs. */
+	sock = tls_resolve(pid_tgid, &c);
+	if (!n)
+		return 0;
+	if (!sock) {
+		tls_count(KSPAN_TLS_CNT_NO_SOCK, 1);
+		return 0;
+	}
+	tls_emit(pid_tgid, &c, sock, n);
+	return 0;
+}
+
+/* int SSL_write(SSL *ssl, const void *buf, int num);
+ * ssize_t gnutls_record_send(gnutls_session_t s, const void *data, size_t n);
+ * ssize_t gnutls_record_send_range(gnutls_session_t s, const void *data,
+ *				    size_t n, const gnutls_range_st *range) */
+SEC("uprobe")
+int BPF_KPROBE(tls_write, void *ssl, const void *buf)
+{
+	return tls_enter(ssl, buf, NULL, KSPAN_TLS_OP_WRITE);
+}
+
+/* int SSL_read(SSL *ssl, void *buf, int num);
+ * ssize_t gnutls_record_recv(gnutls_session_t s, void *data, size_t n) */
+SEC("uprobe")
+int BPF_KPROBE(tls_read, void *ssl, void *buf)
+{
+	return tls_enter(ssl, buf, NULL, KSPAN_TLS_OP_READ);
+}
+
+/* int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written) */
+SEC("uprobe")
+int BPF_KPROBE(tls_write_ex, void *ssl, const void *buf, __u64 num, void *written)
+{
+	return tls_enter(ssl, buf, written, KSPAN_TLS_OP_WRITE_EX);
+}
+
+/* int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes) */
+SEC("uprobe")
+int BPF_KPROBE(tls_read_ex, void *ssl, void *buf, __u64 num, void *readbytes)
+{
+	return tls_enter(ssl, buf, readbytes, KSPAN_TLS_OP_READ_EX);
+}
+
+/* int SSL_do_handshake(SSL *s); int gnutls_handshake(gnutls_session_t s) */
+SEC("uprobe")
+int BPF_KPROBE(tls_handshake, void *ssl)
+{
+	return tls_enter(ssl, NULL, NULL, KSPAN_TLS_OP_HANDSHAKE);
+}
+
+/* Functions returning int: the upper half of the register is undefined. */
+SEC("uretprobe")
+int BPF_KRETPROBE(tls_ret_int, int ret)
+{
+	return tls_return(ret);
+}
+
+/* Functions returning ssize_t (GnuTLS). */
+SEC("uretprobe")
+int BPF_KRETPROBE(tls_ret_long, long ret)
+{
+	return tls_return(ret);
+}
+
+/* void SSL_free(SSL *s); void gnutls_deinit(gnutls_session_t s): the
+ * address may come back for another connection. */
+SEC("uprobe")
+int BPF_KPROBE(tls_free, void *ssl)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct tls_ssl_key k = { .tgid = pid_tgid >> 32, .ssl = (__u64)ssl };
+
+	bpf_map_delete_elem(&tls_ssls, &k);
+	return 0;
+}
+
+static __always_inline void tls_proc_event(__u32 type, __u32 pid)
+{
+	struct kspan_tls_proc_event *e;
+
+	e = bpf_ringbuf_reserve(&tls_procs, sizeof(*e), 0);
+	if (!e)
+		return;
+	e->type = type;
+	e->pid = pid;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* A traced process ran a new program: userspace looks for TLS libraries
+ * in its maps once the dynamic loader has mapped them. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tls_exec, struct task_struct *p)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+
+	if (!targ_tls || !is_traced(tgid))
+		return 0;
+	tls_proc_event(KSPAN_EV_TLS_EXEC, tgid);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tls_exit, struct task_struct *p)
+{
+	__u32 tid = BPF_CORE_READ(p, pid), tgid = BPF_CORE_READ(p, tgid);
+
+	if (!targ_tls)
+		return 0;
+	bpf_map_delete_elem(&tls_calls, &tid);
+	bpf_map_delete_elem(&tls_last, &tid);
+	if (tid != tgid || !bpf_map_lookup_elem(&tls_pids, &tgid))
+		return 0;
+	bpf_map_delete_elem(&tls_pids, &tgid);
+	tls_proc_event(KSPAN_EV_TLS_EXIT, tgid);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* TLS plaintext capture: finding TLS libraries in traced processes and
+ * attaching the uprobes of bpf/tls.bpf.c to them, one set per library file
+ * (inode), for every process that maps it (pid -1). */
+#ifndef __KSPAN_TLS_USER_H
+#define __KSPAN_TLS_USER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "kspan_tls.h"
+
+/* --- ELF symbols (tls_elf.c) ------------------------------------------ */
+
+/* The functions kspan probes, in the order of struct tls_syms.off. */
+enum tls_sym {
+	TLS_SYM_SSL_WRITE = 0,
+	TLS_SYM_SSL_READ,
+	TLS_SYM_SSL_WRITE_EX,
+	TLS_SYM_SSL_READ_EX,
+	TLS_SYM_SSL_DO_HANDSHAKE,
+	TLS_SYM_SSL_FREE,
+	TLS_SYM_GNUTLS_SEND,		/* gnutls_record_send */
+	TLS_SYM_GNUTLS_RECV,		/* gnutls_record_recv */
+	TLS_SYM_GNUTLS_SEND_RANGE,	/* gnutls_record_send_range (gnutls-cli) */
+	TLS_SYM_GNUTLS_HANDSHAKE,
+	TLS_SYM_GNUTLS_DEINIT,
+	TLS_SYM_MAX,
+};
+
+extern const char *const tls_sym_names[TLS_SYM_MAX];
+
+enum tls_lib_kind {
+	TLS_LIB_NONE = 0,
+	TLS_LIB_OPENSSL = 1,		/* SSL_write and SSL_read (libssl, node, static) */
+	TLS_LIB_GNUTLS = 2,		/* gnutls_record_send and _recv */
+};
+
+struct tls_syms {
+	uint64_t off[TLS_SYM_MAX];	/* file offset of each function, 0: absent */
+	unsigned kinds;			/* enum tls_lib_kind bits found */
+};
+
+/* Find the probed functions among the defined function symbols of an ELF
+ * file (.dynsym, then .symtab), as file offsets for uprobes. Returns the
+ * number found, or -errno when the file is not a readable ELF. */
+int tls_elf_resolve(const char *path, struct tls_syms *s);
+
+/* One line of /proc/PID/maps. */
+struct tls_map_ent {
+	uint64_t start, end;
+	uint32_t dev_major, dev_minor;
+	uint64_t ino;
+	bool exec;			/* mapped executable */
+	const char *path;		/* into the line: absolute, or NULL */
+	size_t path_len;
+};
+
+/* Parse a maps line (NUL-terminated, with or without its newline). The path
+ * is absent for anonymous mappings and for "[heap]"-like names; a file
+ * replaced on disk (" (deleted)") has none either. Returns 0, or -1 for a
+ * line that is not a maps line. */
+int tls_maps_parse(const char *line, struct tls_map_ent *e);
+
+/* --- ServerHello (tls_hello.c) ---------------------------------------- */
+
+/* The protocol version a ServerHello chose: the supported_versions
+ * extension (TLS 1.3) or the legacy version field. p holds the handshake
+ * message (has_record: preceded by its 5-byte record header). Returns the
+ * version (0x0304 for TLS 1.3), -2 when p ends before the answer, -1 when
+ * it is not a ServerHello. */
+int tls_hello_version(const uint8_t *p, size_t len, bool has_record);
+
+/* "1.3", "1.2", "1.1", "1.0" or "3.0" (tls.protocol.version), or NULL. */
+const char *tls_version_name(int version);
+
+/* --- discovery and attachment (tls.c, needs the skeleton) -------------- */
+
+struct kspan_bpf;
+struct ring_buffer;
+struct tls_ctx;
+
+struct tls_stats {
+	uint64_t libs;			/* library files with probes attached */
+	uint64_t probes;		/* uprobe links */
+	uint64_t attach_failed;		/* uprobe attach calls that failed */
+	uint64_t detached;		/* library files whose probes were removed */
+	uint64_t scans;			/* /proc/PID/maps read */
+	uint64_t elf_checked;		/* files whose symbols were read */
+};
+
+/* Scan the processes traced now and attach; then follow execs and exits
+ * through the tls_procs ring, which is added to rb. */
+struct tls_ctx *tls_start(struct kspan_bpf *skel, struct ring_buffer *rb, bool verbose);
+/* Due rescans of new processes, detach of unused libraries. Call every
+ * 100 ms or so with the monotonic time. */
+void tls_poll(struct tls_ctx *t, uint64_t now_ns);
+void tls_stop(struct tls_ctx *t);
+const struct tls_stats *tls_ctx_stats(const struct tls_ctx *t);
+/* Sum of the per-CPU BPF counters, out[KSPAN_TLS_CNT_MAX]. */
+int tls_counters(const struct tls_ctx *t, uint64_t *out);
+/* One "kspan: tls: k=v ..." line. */
+void tls_print_counters(const struct tls_ctx *t, FILE *f);
+
+#endif /* __KSPAN_TLS_USER_H */
