@@ -21,7 +21,7 @@ struct h1_req {
 	bool remote_parent;	/* parent_id came with the request */
 	bool parent_by_id;	/* parent_id is a span of this host, by id */
 	uint8_t bag_len[H1_BAGGAGE_KEYS];	/* 0: member absent */
-	char bag[H1_BAGGAGE_KEYS][32];
+	http_baggage_val bag[H1_BAGGAGE_KEYS];
 	uint32_t seq;		/* request number on the connection */
 	uint64_t nest_conn;	/* client: the server request being served */
 	uint32_t nest_seq;
@@ -296,9 +296,7 @@ static void build_span(struct h1_ctx *c, const struct h1_conn_info *ci,
 	httpattr_fill(sp, ci, &a);
 	if (ci->tls_version)
 		span_attr_str(sp, "tls.protocol.version", ci->tls_version, strlen(ci->tls_version));
-	for (size_t k = 0; k < c->nbag_keys; k++)
-		if (r->bag_len[k])
-			span_attr_str(sp, c->bag_keys[k], r->bag[k], r->bag_len[k] - 1);
+	httpattr_baggage(sp, c->bag_keys, c->nbag_keys, r->bag, r->bag_len);
 	httpattr_status(sp, ci->client, r->status);
 	httpattr_name(sp, &a);
 	c->sink.submit(c->sink.ctx, sp);
@@ -340,29 +338,13 @@ static struct h1_req *front_open(struct h1_ctx *c, struct h1_session *s)
 /* Propagated context and wanted baggage members of a request. */
 static void read_context(struct h1_ctx *c, struct h1_req *r, const struct http1_request *rq)
 {
-	struct tracectx_baggage_item items[H1_BAGGAGE_KEYS];
-	struct tracectx tc;
-
-	if (tracectx_extract(rq->headers, rq->num_headers, c->propagators, &tc, &c->tcst) == 1) {
-		memcpy(r->trace_id, tc.trace_id, sizeof(r->trace_id));
-		memcpy(r->parent_id, tc.span_id, sizeof(r->parent_id));
-		r->flags = tc.flags;
+	if (httpattr_read_context(rq->headers, rq->num_headers, c->propagators, &c->tcst,
+				  r->trace_id, r->parent_id, &r->flags)) {
 		r->remote_parent = true;
 		c->st.context_in++;
-	} else if (tc.sampling == TRACECTX_SAMPLING_DROP) {
-		r->flags = 0;
 	}
-	if (!c->nbag_keys)
-		return;
-	for (size_t k = 0; k < c->nbag_keys; k++) {
-		items[k] = (struct tracectx_baggage_item){
-			.key = c->bag_keys[k], .key_len = strlen(c->bag_keys[k]),
-			.out = r->bag[k], .cap = sizeof(r->bag[k]),
-		};
-	}
-	tracectx_baggage_lookup(rq->headers, rq->num_headers, items, c->nbag_keys, &c->tcst);
-	for (size_t k = 0; k < c->nbag_keys; k++)
-		r->bag_len[k] = items[k].found ? items[k].len + 1 : 0;
+	httpattr_read_baggage(rq->headers, rq->num_headers, c->bag_keys, c->nbag_keys,
+			      &c->tcst, r->bag, r->bag_len);
 }
 
 /* Ids assigned in the kernel win: they are what went on the wire. A server

@@ -31,7 +31,7 @@ struct h2_stream {
 	uint64_t req_body;
 	uint64_t resp_body;
 	uint8_t bag_len[H1_BAGGAGE_KEYS];
-	char bag[H1_BAGGAGE_KEYS][32];
+	http_baggage_val bag[H1_BAGGAGE_KEYS];
 	uint8_t method_len;
 	uint8_t scheme_len;
 	uint8_t auth_len;
@@ -300,9 +300,7 @@ static void build_span(struct h2_ctx *c, struct h2_session *s, const struct h1_c
 		if (r->grpc_status >= 0)
 			span_attr_int(sp, "rpc.grpc.status_code", r->grpc_status);
 	}
-	for (size_t k = 0; k < c->nbag_keys; k++)
-		if (r->bag_len[k])
-			span_attr_str(sp, c->bag_keys[k], r->bag[k], r->bag_len[k] - 1);
+	httpattr_baggage(sp, c->bag_keys, c->nbag_keys, r->bag, r->bag_len);
 
 	/* Status: gRPC by its own code when there is one; otherwise HTTP, and
 	 * a stream reset with an error is an error. */
@@ -361,29 +359,13 @@ static size_t copy_field(char *dst, size_t cap, const struct http1_header *h)
 /* Propagated context and wanted baggage members of a request. */
 static void read_context(struct h2_ctx *c, struct h2_stream *r)
 {
-	struct tracectx_baggage_item items[H1_BAGGAGE_KEYS];
-	struct tracectx tc;
-
-	if (tracectx_extract(c->hdrs, c->nhdrs, c->propagators, &tc, &c->tcst) == 1) {
-		memcpy(r->trace_id, tc.trace_id, sizeof(r->trace_id));
-		memcpy(r->parent_id, tc.span_id, sizeof(r->parent_id));
-		r->flags = tc.flags;
+	if (httpattr_read_context(c->hdrs, c->nhdrs, c->propagators, &c->tcst, r->trace_id,
+				  r->parent_id, &r->flags)) {
 		r->remote_parent = true;
 		c->st.context_in++;
-	} else if (tc.sampling == TRACECTX_SAMPLING_DROP) {
-		r->flags = 0;
 	}
-	if (!c->nbag_keys)
-		return;
-	for (size_t k = 0; k < c->nbag_keys; k++) {
-		items[k] = (struct tracectx_baggage_item){
-			.key = c->bag_keys[k], .key_len = strlen(c->bag_keys[k]),
-			.out = r->bag[k], .cap = sizeof(r->bag[k]),
-		};
-	}
-	tracectx_baggage_lookup(c->hdrs, c->nhdrs, items, c->nbag_keys, &c->tcst);
-	for (size_t k = 0; k < c->nbag_keys; k++)
-		r->bag_len[k] = items[k].found ? items[k].len + 1 : 0;
+	httpattr_read_baggage(c->hdrs, c->nhdrs, c->bag_keys, c->nbag_keys, &c->tcst, r->bag,
+			      r->bag_len);
 }
 
 /* Visible ASCII only: what a method, scheme, authority or path may hold

@@ -362,9 +362,7 @@ static bool header_is(const struct http1_header *h, const char *name)
 	return ci_equal(h->name, h->name_len, name, strlen(name));
 }
 
-/* Next element of a comma-separated list (RFC 9110 section 5.6.1), OWS
- * trimmed. Empty elements come back with *elen == 0. */
-static bool list_next(const char *v, size_t vlen, size_t *pos,
+bool http1_list_next(const char *v, size_t vlen, size_t *pos,
 		      const char **e, size_t *elen)
 {
 	size_t i = *pos, s, t;
@@ -395,7 +393,7 @@ static bool keep_alive(const struct http1_header *h, size_t n, int minor)
 		if (!header_is(&h[i], "connection"))
 			continue;
 		pos = 0;
-		while (list_next(h[i].value, h[i].value_len, &pos, &e, &elen)) {
+		while (http1_list_next(h[i].value, h[i].value_len, &pos, &e, &elen)) {
 			if (ci_equal(e, elen, "close", 5))
 				close = true;
 			else if (ci_equal(e, elen, "keep-alive", 10))
@@ -425,7 +423,7 @@ static enum te_kind transfer_encoding(const struct http1_header *h, size_t n)
 		if (te == TE_ABSENT)
 			te = TE_OTHER;
 		pos = 0;
-		while (list_next(h[i].value, h[i].value_len, &pos, &e, &elen)) {
+		while (http1_list_next(h[i].value, h[i].value_len, &pos, &e, &elen)) {
 			if (!elen)
 				continue;
 			te = ci_equal(e, elen, "chunked", 7) ? TE_CHUNKED
@@ -469,7 +467,7 @@ static int content_length(const struct http1_header *h, size_t n,
 		if (!header_is(&h[i], "content-length"))
 			continue;
 		pos = 0;
-		while (list_next(h[i].value, h[i].value_len, &pos, &e, &elen)) {
+		while (http1_list_next(h[i].value, h[i].value_len, &pos, &e, &elen)) {
 			if (parse_length(e, elen, &v))
 				return -1;
 			if (*present && v != *len)

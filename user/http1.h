@@ -55,6 +55,11 @@ int http1_parse_response(const char *buf, size_t len, size_t max_head,
 int http1_looks_like_request(const char *buf, size_t len);
 int http1_looks_like_response(const char *buf, size_t len);
 
+/* Next element of a comma-separated list (RFC 9110 section 5.6.1) from
+ * *pos, OWS trimmed; empty elements come back with *elen == 0. Returns false
+ * once the value is exhausted. */
+bool http1_list_next(const char *v, size_t vlen, size_t *pos, const char **e, size_t *elen);
+
 /* Case-insensitive header lookup; returns the first match or NULL. */
 const struct http1_header *http1_find_header(const struct http1_header *h,
 					     size_t n, const char *name);

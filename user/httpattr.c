@@ -175,3 +175,48 @@ void httpattr_name(struct span *sp, const struct http_attrs *a)
 	}
 	sp->name[n] = '\0';
 }
+
+bool httpattr_read_context(const struct http1_header *h, size_t n, unsigned propagators,
+			   struct tracectx_stats *st, uint8_t trace_id[16],
+			   uint8_t parent_id[8], uint8_t *flags)
+{
+	struct tracectx tc;
+
+	if (tracectx_extract(h, n, propagators, &tc, st) == 1) {
+		memcpy(trace_id, tc.trace_id, 16);
+		memcpy(parent_id, tc.span_id, 8);
+		*flags = tc.flags;
+		return true;
+	}
+	if (tc.sampling == TRACECTX_SAMPLING_DROP)
+		*flags = 0;
+	return false;
+}
+
+void httpattr_read_baggage(const struct http1_header *h, size_t n, const char *const *keys,
+			   size_t nkeys, struct tracectx_stats *st, http_baggage_val *val,
+			   uint8_t *len)
+{
+	struct tracectx_baggage_item items[H1_BAGGAGE_KEYS];
+
+	if (nkeys > H1_BAGGAGE_KEYS)
+		nkeys = H1_BAGGAGE_KEYS;
+	if (!nkeys)
+		return;
+	for (size_t k = 0; k < nkeys; k++)
+		items[k] = (struct tracectx_baggage_item){
+			.key = keys[k], .key_len = strlen(keys[k]),
+			.out = val[k], .cap = HTTP_BAGGAGE_VAL,
+		};
+	tracectx_baggage_lookup(h, n, items, nkeys, st);
+	for (size_t k = 0; k < nkeys; k++)
+		len[k] = items[k].found ? items[k].len + 1 : 0;
+}
+
+void httpattr_baggage(struct span *sp, const char *const *keys, size_t nkeys,
+		      const http_baggage_val *val, const uint8_t *len)
+{
+	for (size_t k = 0; k < nkeys && k < H1_BAGGAGE_KEYS; k++)
+		if (len[k])
+			span_attr_str(sp, keys[k], val[k], len[k] - 1);
+}

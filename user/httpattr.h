@@ -11,6 +11,7 @@
 #include "h1session.h"
 #include "redact.h"
 #include "span.h"
+#include "tracectx.h"
 
 /* One exchange as the protocol parsers saw it. Strings are slices (not
  * NUL-terminated); a zero length means unknown. */
@@ -51,5 +52,24 @@ bool httpattr_known_method(const char *m, size_t len);
 /* "host[:port]" or "[v6]:port": the host and the port (-1 when absent). */
 void httpattr_split_host(const char *h, size_t len, const char **host, size_t *hlen,
 			 long *port);
+
+/* Baggage member values kept per request for span attributes. */
+#define HTTP_BAGGAGE_VAL 32
+typedef char http_baggage_val[HTTP_BAGGAGE_VAL];
+
+/* Propagated context of a request's headers. With a valid one, trace_id,
+ * parent_id and flags take its values and true is returned; a propagated
+ * "do not sample" without ids clears flags. */
+bool httpattr_read_context(const struct http1_header *h, size_t n, unsigned propagators,
+			   struct tracectx_stats *st, uint8_t trace_id[16],
+			   uint8_t parent_id[8], uint8_t *flags);
+/* The baggage members named by keys: val[k] and len[k] (value length + 1,
+ * 0 when absent). */
+void httpattr_read_baggage(const struct http1_header *h, size_t n, const char *const *keys,
+			   size_t nkeys, struct tracectx_stats *st, http_baggage_val *val,
+			   uint8_t *len);
+/* The members found become span attributes named by their keys. */
+void httpattr_baggage(struct span *sp, const char *const *keys, size_t nkeys,
+		      const http_baggage_val *val, const uint8_t *len);
 
 #endif /* __KSPAN_HTTPATTR_H */

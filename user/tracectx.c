@@ -103,26 +103,16 @@ static bool all_zero(const uint8_t *b, size_t n)
 	return true;
 }
 
-/* Next comma-separated element of v from *pos, OWS trimmed, as [*s, *e).
- * Returns false once the value is exhausted. */
-static bool next_elem(const char *v, size_t len, size_t *pos, size_t *s,
-		      size_t *e)
+/* Next comma-separated element of v from *pos, OWS trimmed, as [*s, *e). */
+static bool next_elem(const char *v, size_t len, size_t *pos, size_t *s, size_t *e)
 {
-	size_t i = *pos, a, b;
+	const char *p;
+	size_t n;
 
-	if (i > len)
+	if (!http1_list_next(v, len, pos, &p, &n))
 		return false;
-	a = i;
-	while (i < len && v[i] != ',')
-		i++;
-	b = i;
-	*pos = i + 1;
-	while (a < b && is_ows(v[a]))
-		a++;
-	while (b > a && is_ows(v[b - 1]))
-		b--;
-	*s = a;
-	*e = b;
+	*s = p - v;
+	*e = *s + n;
 	return true;
 }
 
