@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -73,17 +72,19 @@ def parse_otlp_lines(text):
 class Kspan:
     """kspan running with the OTLP/JSON exporter into a file."""
 
-    def __init__(self, tmp_path, args=(), linger_ms=200):
+    def __init__(self, tmp_path, args=(), linger_ms=200, env=None):
         self.out = tmp_path / f"spans-{time.monotonic_ns()}.jsonl"
         self.errfile = tmp_path / f"kspan-{time.monotonic_ns()}.err"
         self.args = [str(KSPAN), "--exporter", "otlp-json", "--output", str(self.out),
                      "--linger-ms", str(linger_ms), *args]
+        self.env = env
         self.proc = None
         self.stderr = ""
 
     def __enter__(self):
         self.err = open(self.errfile, "w")
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=self.err)
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=self.err,
+                                     env=self.env)
         end = time.time() + 20
         while time.time() < end:
             if self.proc.poll() is not None:
@@ -96,7 +97,7 @@ class Kspan:
     def stop(self, sig=signal.SIGINT):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        rc = self.proc.wait(timeout=30)
+        rc = self.proc.wait(timeout=60)
         self.err.close()
         self.stderr = self.errfile.read_text()
         return rc

@@ -7,7 +7,6 @@ checked against a receiver that answers with faults."""
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import KSPAN, PY, ROOT, SERVERS, Proc, free_port
+from conftest import KSPAN, PY, ROOT, SERVERS, Kspan, Proc, attr_value, free_port
 
 RECEIVER_DIR = ROOT / "tests" / "receiver"
 # The binary under test: build/kspan (KSPAN_OTLP_BIN only to try a build of
@@ -104,40 +103,14 @@ def receivers(tmp_path):
         r.stop()
 
 
-class OtlpKspan:
+class OtlpKspan(Kspan):
     """build/kspan exporting OTLP, configured by environment and flags."""
 
     def __init__(self, tmp_path, args=(), env=None, exporter=True):
-        self.errfile = tmp_path / f"kspan-otlp-{time.monotonic_ns()}.err"
+        base = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        super().__init__(tmp_path, env={**base, **(env or {})})
         self.args = [str(BIN), *(["--exporter", "otlp"] if exporter else []),
                      "--linger-ms", "200", "--otlp-batch-delay", "200", *args]
-        base = {k: v for k, v in os.environ.items()
-                if not k.startswith("OTEL_")}
-        self.env = {**base, **(env or {})}
-        self.proc = None
-        self.stderr = ""
-
-    def __enter__(self):
-        self.err = open(self.errfile, "w")
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=self.err,
-                                     env=self.env)
-        ok = wait_for(lambda: self.proc.poll() is not None or
-                      "kspan: tracing" in self.errfile.read_text(), timeout=20, step=0.05)
-        if self.proc.poll() is not None or not ok:
-            raise AssertionError(f"kspan did not start: {self.errfile.read_text()}")
-        return self
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        rc = self.proc.wait(timeout=60)
-        self.err.close()
-        self.stderr = self.errfile.read_text()
-        return rc
-
-    def __exit__(self, *exc):
-        if self.proc and self.proc.poll() is None:
-            self.stop()
 
     def counters(self, group="otlp"):
         for line in self.stderr.splitlines():
@@ -145,15 +118,6 @@ class OtlpKspan:
                 return {k: int(v) for k, v in
                         (kv.split("=", 1) for kv in line.split(": ", 2)[2].split())}
         raise AssertionError(f"no '{group}' counters in: {self.stderr}")
-
-
-def attr_value(v):
-    for k in ("stringValue", "boolValue", "doubleValue"):
-        if k in v:
-            return v[k]
-    if "intValue" in v:
-        return int(v["intValue"])
-    raise AssertionError(f"unexpected attribute value {v}")
 
 
 def attrs(lst):
