@@ -350,8 +350,8 @@ static void read_context(struct h1_ctx *c, struct h1_req *r, const struct http1_
 /* Ids assigned in the kernel win: they are what went on the wire. A server
  * request gets the context of its read; a client request the oldest
  * injection on its connection. */
-static void kernel_context(struct h1_session *s, struct h1_req *r, bool client,
-			   const struct kspan_ctx *k)
+static void kernel_context(struct h1_ctx *c, struct h1_session *s, struct h1_req *r,
+			   bool client, const struct kspan_ctx *k)
 {
 	struct kspan_ctx inj;
 
@@ -368,6 +368,11 @@ static void kernel_context(struct h1_session *s, struct h1_req *r, bool client,
 	} else {
 		if (!k || !k->valid)
 			return;
+		/* The head came in pieces and the context was not in the first:
+		 * outgoing requests already carry the kernel's new trace. Keep
+		 * that trace whole rather than link into the caller's. */
+		if (r->remote_parent && !k->remote)
+			c->st.context_unseen++;
 		r->remote_parent = k->remote;
 		r->parent_by_id = k->remote;
 	}
@@ -425,7 +430,7 @@ static void on_request(struct h1_ctx *c, struct h1_session *s,
 		r->flags = 1;
 		r->seq = s->seq_broken ? 0 : s->nreq;
 		read_context(c, r, rq);
-		kernel_context(s, r, ci->client, kctx);
+		kernel_context(c, s, r, ci->client, kctx);
 		if (r->remote_parent || r->parent_by_id) {
 			/* The caller's context wins over any guess: no nesting. */
 			if (!ci->client)
@@ -555,7 +560,7 @@ static void body_done(struct h1_ctx *c, struct h1_session *s,
 static int parse_head(struct h1_ctx *c, struct h1_session *s,
 		      const struct h1_conn_info *ci, bool is_req,
 		      const char *buf, size_t len, uint64_t start_ns,
-		      const struct h1_chunk *ch)
+		      const struct h1_chunk *ch, const struct kspan_ctx **kctx)
 {
 	struct http1_header hdrs[H1_MAX_HEADERS];
 	int n;
@@ -565,9 +570,9 @@ static int parse_head(struct h1_ctx *c, struct h1_session *s,
 
 		n = http1_parse_request(buf, len, H1_HEAD_MAX, &rq);
 		if (n > 0) {
-			on_request(c, s, ci, &rq, start_ns, ch->tid, ch->kctx);
+			on_request(c, s, ci, &rq, start_ns, ch->tid, *kctx);
 			/* The kernel's ids are for the first request only. */
-			((struct h1_chunk *)ch)->kctx = NULL;
+			*kctx = NULL;
 		}
 	} else {
 		struct http1_response rs = { .headers = hdrs, .num_headers = H1_MAX_HEADERS };
@@ -590,6 +595,7 @@ void h1_session_feed(struct h1_ctx *c, struct h1_session *s,
 {
 	struct h1_stream *st = is_req ? &s->req : &s->resp;
 	uint64_t uncaptured = ch->len > ch->cap_len ? ch->len - ch->cap_len : 0;
+	const struct kspan_ctx *kctx = ch->kctx;
 	const char *p = ch->data;
 	uint32_t cap = ch->cap_len, off = 0;
 	struct h1_req *open;
@@ -616,12 +622,19 @@ void h1_session_feed(struct h1_ctx *c, struct h1_session *s,
 	while (off < cap) {
 		switch (st->state) {
 		case H1S_IDLE:
-			n = parse_head(c, s, ci, is_req, p + off, cap - off, ch->start_ns, ch);
+			n = parse_head(c, s, ci, is_req, p + off, cap - off, ch->start_ns, ch,
+				       &kctx);
 			if (n == -2 && !uncaptured && c->nfree_bufs) {
 				st->buf = c->free_bufs[--c->nfree_bufs];
 				st->buf_len = cap - off;
 				memcpy(buf_ptr(c, st->buf), p + off, st->buf_len);
 				st->head_ns = ch->start_ns;
+				/* The kernel scanned only this read: its ids, which
+				 * the thread's outgoing requests carry, belong to the
+				 * head completed by a later one. */
+				st->head_has_kctx = kctx != NULL;
+				if (kctx)
+					st->head_kctx = *kctx;
 				st->state = H1S_HEAD;
 				return;
 			}
@@ -642,6 +655,7 @@ void h1_session_feed(struct h1_ctx *c, struct h1_session *s,
 			break;
 		case H1S_HEAD: {
 			uint32_t old = st->buf_len, take = cap - off;
+			const struct kspan_ctx *hk = st->head_has_kctx ? &st->head_kctx : NULL;
 			int32_t b = st->buf;
 
 			if (take > H1_HEAD_MAX - old)
@@ -653,13 +667,14 @@ void h1_session_feed(struct h1_ctx *c, struct h1_session *s,
 			st->buf = -1;
 			st->buf_len = 0;
 			n = parse_head(c, s, ci, is_req, buf_ptr(c, b), old + take,
-				       st->head_ns, ch);
+				       st->head_ns, ch, &hk);
 			if (n == -2 && old + take < H1_HEAD_MAX && !uncaptured) {
 				st->buf = b;
 				st->buf_len = old + take;
 				return;
 			}
 			c->free_bufs[c->nfree_bufs++] = b;
+			st->head_has_kctx = false;
 			if (n > 0) {
 				off += n - old;
 				break;

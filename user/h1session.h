@@ -39,6 +39,8 @@ struct h1_stream {
 	uint64_t remaining;
 	int32_t rec;		/* request record whose body is streaming, or -1 */
 	uint64_t head_ns;	/* when the buffered head's first byte moved */
+	bool head_has_kctx;	/* head_kctx holds the kernel's ids for it */
+	struct kspan_ctx head_kctx;	/* from the read that began the head */
 	struct http1_chunked chunked;
 };
 
@@ -58,6 +60,8 @@ struct h1_stats {
 	uint64_t nest_ambiguous;	/* client requests from a thread serving several */
 	uint64_t context_in;		/* requests carrying a valid propagated context */
 	uint64_t injected_unmatched;	/* injections with no request seen for them */
+	uint64_t context_unseen;	/* context the kernel missed (head split over
+					 * reads): the kernel's ids kept, link lost */
 	uint64_t threads_full;		/* thread table full: request not nested */
 };
 

@@ -386,11 +386,13 @@ static void print_counters(const struct loader *l, const struct kspan_app *a,
 	{
 		const struct tracectx_stats *tc = h1_ctx_context_stats(a->h1);
 
-		fprintf(f, "kspan: inject: injected=%llu skipped=%llu failed=%llu unmatched=%llu\n",
+		fprintf(f, "kspan: inject: injected=%llu skipped=%llu failed=%llu unmatched=%llu "
+			"context_unseen=%llu\n",
 			(unsigned long long)k[KSPAN_CNT_INJECTED],
 			(unsigned long long)k[KSPAN_CNT_INJECT_SKIPPED],
 			(unsigned long long)k[KSPAN_CNT_INJECT_FAILED],
-			(unsigned long long)h->injected_unmatched);
+			(unsigned long long)h->injected_unmatched,
+			(unsigned long long)h->context_unseen);
 		fprintf(f, "kspan: context: valid=%llu traceparent_invalid=%llu "
 			"traceparent_duplicate=%llu tracestate_invalid=%llu b3_invalid=%llu "
 			"jaeger_invalid=%llu baggage_invalid=%llu\n",

@@ -157,3 +157,60 @@ def test_three_hosts_injection_without_pairing(kspan_factory, hosts):
 def test_three_hosts_concurrent_clients(kspan_factory, hosts):
     k = run(kspan_factory, hosts, ["--no-local-pairing", "--inject-traceparent"], n=3, conc=8)
     assert sorted(check(k.spans(), 24)) == sorted(f"{c}-{i}" for c in range(8) for i in range(3))
+
+
+SPLIT = r"""
+import socket, sys, time
+addr, first, rest = sys.argv[1], sys.argv[2].encode(), sys.argv[3].encode()
+s = socket.create_connection((addr, 8080), timeout=10)
+s.sendall(first)
+time.sleep(0.3)        # the server reads the first piece on its own
+s.sendall(rest)
+while s.recv(4096):
+    pass
+"""
+TID, SID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+
+
+def test_request_head_split_over_reads(kspan_factory, hosts):
+    """A head that reaches the server in two reads: with the context in the
+    first piece the server span joins the caller's trace and its own calls
+    follow; with it in the second, the kernel has already started a new trace
+    for the calls, so the server span starts that trace too (and the miss is
+    counted) rather than mixing two traces."""
+    ns, pids = hosts
+    tp = f"traceparent: 00-{TID}-{SID}-01\r\n"
+    # Only the services are traced: the raw client's requests must reach
+    # them as written, without a header injected.
+    args = ["--no-local-pairing", "--inject-traceparent"]
+    for pid in pids.values():
+        args += ["--pid", str(pid)]
+    with kspan_factory(args, linger_ms=300) as k:
+        for path, first, rest in [("/orders/early", tp, "Host: a\r\n"),
+                                  ("/orders/late", "Host: a\r\n", tp)]:
+            subprocess.run(["ip", "netns", "exec", ns["c"], PY, "-c", SPLIT, "10.201.1.2",
+                            f"GET {path} HTTP/1.1\r\n{first}",
+                            f"{rest}Connection: close\r\n\r\n"], check=True, timeout=60)
+        time.sleep(0.8)
+        assert k.stop() == 0
+    spans = k.spans()
+    by_path = {}
+    for s in spans:
+        if s["kind"] == SERVER and s["resource"]["service.name"] == "frontend":
+            by_path[s["attrs"]["url.path"]] = s
+    assert set(by_path) == {"/orders/early", "/orders/late"}
+    for path, root in by_path.items():
+        tree = [s for s in spans if s["traceId"] == root["traceId"]]
+        chain = [root]
+        while True:
+            kids = [s for s in tree if s.get("parentSpanId") == chain[-1]["spanId"]]
+            if not kids:
+                break
+            assert len(kids) == 1, path
+            chain.append(kids[0])
+        assert len(chain) == len(tree) == 5, path
+        assert [s["kind"] for s in chain] == [SERVER, CLIENT, SERVER, CLIENT, SERVER]
+    early, late = by_path["/orders/early"], by_path["/orders/late"]
+    assert early["traceId"] == TID and early["parentSpanId"] == SID
+    assert late["traceId"] != TID and "parentSpanId" not in late
+    assert k.counters()["inject.context_unseen"] == 1

@@ -453,6 +453,79 @@ static void test_split_replay_10k(void **state)
 	}
 }
 
+/* The kernel gave ids to the read that began a server head; the head ends
+ * in a later read. The span keeps the kernel's ids (its outgoing requests
+ * carry them), at every split point. */
+static void test_kernel_ids_split_head(void **state)
+{
+	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\n"
+		"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	struct h1_conn_info ci = info(false);
+	struct kspan_ctx k = { .valid = 1, .remote = 1, .flags = 1 };
+
+	(void)state;
+	memcpy(k.trace_id, "\x0a\xf7\x65\x19\x16\xcd\x43\xdd\x84\x48\xeb\x21\x1c\x80\x31\x9c", 16);
+	memcpy(k.parent_id, "\xb7\xad\x6b\x71\x69\x20\x33\x31", 8);
+	memcpy(k.span_id, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+	for (size_t cut = 1; cut < sizeof(req) - 1; cut++) {
+		struct h1_session s;
+		struct h1_chunk a = { .data = req, .cap_len = cut, .len = cut, .start_ns = 10,
+				      .end_ns = 20, .tid = 5, .kctx = &k };
+		struct h1_chunk b = { .data = req + cut, .cap_len = sizeof(req) - 1 - cut,
+				      .len = sizeof(req) - 1 - cut, .start_ns = 30, .end_ns = 40,
+				      .tid = 5 };
+		struct h1_chunk r = { .data = resp, .cap_len = sizeof(resp) - 1,
+				      .len = sizeof(resp) - 1, .start_ns = 50, .end_ns = 60,
+				      .tid = 5 };
+
+		nspans = 0;
+		h1_session_init(&s);
+		h1_session_feed(ctx, &s, &ci, true, &a);
+		h1_session_feed(ctx, &s, &ci, true, &b);
+		h1_session_feed(ctx, &s, &ci, false, &r);
+		h1_session_close(ctx, &s, &ci);
+		assert_int_equal(nspans, 1);
+		assert_memory_equal(spans[0].span_id, k.span_id, 8);
+		assert_memory_equal(spans[0].trace_id, k.trace_id, 16);
+		assert_memory_equal(spans[0].parent_span_id, k.parent_id, 8);
+		assert_int_equal(spans[0].start_ns, ids_mono_to_unix(10));
+	}
+	assert_int_equal(h1_ctx_stats(ctx)->context_unseen, 0);
+}
+
+/* The kernel saw no context in the first piece (it gave a new trace) but the
+ * whole head has one: the kernel's trace is kept and the miss counted. */
+static void test_kernel_missed_context(void **state)
+{
+	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\n"
+		"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	struct h1_conn_info ci = info(false);
+	struct kspan_ctx k = { .valid = 1, .flags = 1 };
+	struct h1_session s;
+	struct h1_chunk a = { .data = req, .cap_len = 20, .len = 20, .start_ns = 10,
+			      .end_ns = 20, .tid = 5, .kctx = &k };
+	struct h1_chunk b = { .data = req + 20, .cap_len = sizeof(req) - 21,
+			      .len = sizeof(req) - 21, .start_ns = 30, .end_ns = 40, .tid = 5 };
+	struct h1_chunk r = { .data = resp, .cap_len = sizeof(resp) - 1,
+			      .len = sizeof(resp) - 1, .start_ns = 50, .end_ns = 60, .tid = 5 };
+
+	(void)state;
+	memset(k.trace_id, 0x11, 16);
+	memset(k.span_id, 0x22, 8);
+	h1_session_init(&s);
+	h1_session_feed(ctx, &s, &ci, true, &a);
+	h1_session_feed(ctx, &s, &ci, true, &b);
+	h1_session_feed(ctx, &s, &ci, false, &r);
+	h1_session_close(ctx, &s, &ci);
+	assert_int_equal(nspans, 1);
+	assert_memory_equal(spans[0].trace_id, k.trace_id, 16);
+	assert_memory_equal(spans[0].span_id, k.span_id, 8);
+	assert_true(ids_is_zero(spans[0].parent_span_id, 8));
+	assert_int_equal(h1_ctx_stats(ctx)->context_unseen, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -465,6 +538,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_span_pool_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_replay_10k, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kernel_ids_split_head, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kernel_missed_context, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
