@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-# OTLP export (issue 3): protobuf-c code generated at build time from the
+# OTLP export: protobuf-c code generated at build time from the
 # .proto files in proto/, the exporter's sources and libraries, and the npm
 # packages of the test receiver in tests/receiver.
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-# TLS plaintext through uprobes (issue 5): bpf/tls.bpf.c joins the skeleton
+# TLS plaintext through uprobes: bpf/tls.bpf.c joins the skeleton
 # through the main Makefile's wildcard; the ELF/maps reader and the
 # ServerHello parser need no skeleton, the discovery and attach code does.
 # The e2e tests use gnutls-cli and node as TLS peers.
