@@ -17,6 +17,7 @@
 #include "loader.h"
 #include "otlp.h"
 #include "select.h"
+#include "tail.h"
 #include "tls.h"
 
 #define MAX_PIDS 256
@@ -112,6 +113,7 @@ struct opts {
 	int sock_hook;
 	struct redact_policy redact;
 	struct sampler sampler;
+	struct tail_config tail;
 	struct selectors sel;
 	bool inject;
 	bool no_tls;
@@ -209,6 +211,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		OTLP_LONG_OPTIONS,
+		TAIL_LONG_OPTIONS,
 		{},
 	};
 	uint32_t v;
@@ -312,6 +315,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'h':
 			fputs(usage, stdout);
 			fputs("\n", stdout);
+			fputs(tail_usage, stdout);
+			fputs("\n", stdout);
 			fputs(otlp_usage, stdout);
 			exit(0);
 		case OPT_VERSION:
@@ -320,6 +325,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		default:
 			if (c >= OTLP_OPT_FIRST && c <= OTLP_OPT_LAST) {
 				if (otlp_config_option(&o->otlp, otlp_option_name(c), optarg))
+					return -1;
+				break;
+			}
+			if (c >= TAIL_OPT_FIRST && c <= TAIL_OPT_LAST) {
+				if (tail_config_option(&o->tail, tail_option_name(c), optarg))
 					return -1;
 				break;
 			}
@@ -412,6 +422,7 @@ static void print_counters(const struct loader *l, const struct kspan_app *a,
 		(unsigned long long)ts->link_refused, (unsigned long long)ts->sampled_out);
 	if (otlp_exp)
 		otlp_exporter_print_counters(otlp_exp, f);
+	tail_print_counters(trace_tail(a->traces), f);
 	tls_print_counters(tls, f);
 }
 
@@ -430,6 +441,7 @@ int main(int argc, char **argv)
 	struct kspan_app app = {};
 	struct loader l = {};
 	struct tls_ctx *tls = NULL;
+	struct tail_sampler *tail = NULL;
 	uint64_t start, last_sweep, last_stats;
 	FILE *out = stdout;
 	int err;
@@ -441,6 +453,7 @@ int main(int argc, char **argv)
 		return cmd_probe(argc - 1, argv + 1);
 	}
 	otlp_config_init(&o.otlp);
+	tail_config_init(&o.tail);
 	otlp_config_from_env(&o.otlp, NULL, stderr);
 	if (parse_args(argc, argv, &o))
 		return 2;
@@ -475,6 +488,16 @@ int main(int argc, char **argv)
 	sampler_from_env(&o.sampler, getenv("OTEL_TRACES_SAMPLER"),
 			 getenv("OTEL_TRACES_SAMPLER_ARG"), stderr);
 	trace_set_sampler(app.traces, &o.sampler);
+	if (o.tail.enabled) {
+		tail = tail_sampler_new(&o.tail, TAIL_TABLE_ENTRIES);
+		if (!tail) {
+			fprintf(stderr, "kspan: failed to allocate the tail sampling table: out of "
+				"memory\n");
+			err = 1;
+			goto cleanup;
+		}
+		trace_set_tail(app.traces, tail);
+	}
 	if (strcmp(o.exporter, "otlp") == 0)
 		exp = otlp_exp = otlp_exporter_new(&o.otlp);
 	else if (strcmp(o.exporter, "tree") == 0)
@@ -585,6 +608,7 @@ cleanup:
 	if (exp)
 		exp->destroy(exp);
 	app_free(&app);
+	tail_sampler_free(tail);
 	if (out != stdout)
 		fclose(out);
 	return err;

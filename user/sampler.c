@@ -6,11 +6,25 @@
 
 #include "sampler.h"
 
+uint64_t sampler_ratio_threshold(double r)
+{
+	/* The low 8 bytes of a random id are uniform. */
+	return r >= 1.0 ? UINT64_MAX : r <= 0.0 ? 0 : (uint64_t)ldexp(r, 64);
+}
+
+bool sampler_id_below(const uint8_t id[16], uint64_t threshold)
+{
+	uint64_t low = 0;
+
+	for (int i = 8; i < 16; i++)
+		low = low << 8 | id[i];
+	return threshold == UINT64_MAX || low < threshold;
+}
+
 static void set_ratio(struct sampler *s, double r)
 {
 	s->ratio = r;
-	/* r * 2^64, saturating: the low 8 bytes of a random id are uniform. */
-	s->threshold = r >= 1.0 ? UINT64_MAX : (uint64_t)ldexp(r, 64);
+	s->threshold = sampler_ratio_threshold(r);
 }
 
 int sampler_from_env(struct sampler *s, const char *name, const char *arg, FILE *err)
@@ -65,17 +79,13 @@ int sampler_from_env(struct sampler *s, const char *name, const char *arg, FILE 
 bool sampler_keep(const struct sampler *s, const uint8_t id[16], bool has_parent,
 		  uint8_t parent_flags)
 {
-	uint64_t low = 0;
-
 	if (s->parent_based && has_parent)
 		return parent_flags & 1;
 	switch (s->root) {
 	case SAMPLER_ALWAYS_OFF:
 		return false;
 	case SAMPLER_RATIO:
-		for (int i = 8; i < 16; i++)
-			low = low << 8 | id[i];
-		return s->threshold == UINT64_MAX || low < s->threshold;
+		return sampler_id_below(id, s->threshold);
 	default:
 		return true;
 	}

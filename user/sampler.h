@@ -29,5 +29,10 @@ int sampler_from_env(struct sampler *s, const char *name, const char *arg, FILE 
  * the root came with propagated context, whose flags are parent_flags. */
 bool sampler_keep(const struct sampler *s, const uint8_t trace_id[16], bool has_parent,
 		  uint8_t parent_flags);
+/* The share r (0..1) as a bound on the low 8 bytes of trace ids: r * 2^64,
+ * saturating to UINT64_MAX, which keeps every id. */
+uint64_t sampler_ratio_threshold(double r);
+/* Whether a trace id falls in the share of that bound. */
+bool sampler_id_below(const uint8_t trace_id[16], uint64_t threshold);
 
 #endif /* __KSPAN_SAMPLER_H */

@@ -27,6 +27,7 @@ struct slot {
 	int32_t inext[IDX_MAX];	/* index chains; also the free list (inext[0]) */
 	uint64_t key[IDX_MAX];	/* hash under which it is chained */
 	uint64_t last_ns;	/* at a root: latest submit in the component */
+	uint64_t first_ns;	/* at a root: earliest submit in the component */
 };
 
 struct trace_buf {
@@ -39,6 +40,8 @@ struct trace_buf {
 	uint64_t linger_ns;
 	bool pairing;
 	const struct sampler *sampler;
+	struct tail_sampler *tail;
+	uint64_t wait_ns;		/* tail: longest wait for a decision */
 	const struct span **out;	/* scratch for one trace */
 	int32_t *stack;			/* scratch for one trace */
 	int32_t *fifo;			/* slots in submit order, for early flushes */
@@ -115,6 +118,22 @@ int trace_add_exporter(struct trace_buf *t, struct exporter *e)
 void trace_set_sampler(struct trace_buf *t, const struct sampler *s)
 {
 	t->sampler = s;
+}
+
+void trace_set_tail(struct trace_buf *t, struct tail_sampler *ts)
+{
+	t->tail = ts;
+	t->wait_ns = 0;
+	if (ts) {
+		t->wait_ns = tail_sampler_config(ts)->wait_ns;
+		if (t->wait_ns < t->linger_ns)
+			t->wait_ns = t->linger_ns;
+	}
+}
+
+struct tail_sampler *trace_tail(const struct trace_buf *t)
+{
+	return t->tail;
 }
 
 static uint64_t mix(uint64_t h, const void *p, size_t n)
@@ -209,6 +228,8 @@ static bool link_spans(struct trace_buf *t, int32_t child, int32_t parent)
 		t->slots[ra].mtail = t->slots[rb].mtail;
 		if (t->slots[rb].last_ns > t->slots[ra].last_ns)
 			t->slots[ra].last_ns = t->slots[rb].last_ns;
+		if (t->slots[rb].first_ns < t->slots[ra].first_ns)
+			t->slots[ra].first_ns = t->slots[rb].first_ns;
 	}
 	return true;
 }
@@ -329,13 +350,49 @@ static void link_new(struct trace_buf *t, int32_t i)
 	}
 }
 
-/* Export the component rooted at r, ids taken from its root span. */
-static void export_component(struct trace_buf *t, int32_t r)
+/* A client span whose parent, a span of this host named by id (the server
+ * request its thread was serving), is not in the buffer. */
+static bool parent_gone(const struct trace_buf *t, int32_t i)
+{
+	return t->spans[i].kind == SPAN_KIND_CLIENT && t->spans[i].parent_by_id &&
+	       (t->slots[i].in_idx & (1 << IDX_ID_WAIT));
+}
+
+/* Whether the component rooted at r still expects its parent span: a client
+ * call made by a thread while serving a request that has not finished (by
+ * nesting, or by the id the kernel gave it, unless that trace is decided). */
+static bool expecting_parent(struct trace_buf *t, int32_t r)
+{
+	for (int32_t i = r; i >= 0; i = t->slots[i].mnext) {
+		if (t->slots[i].in_idx & (1 << IDX_NEST_WAIT))
+			return true;
+		if (parent_gone(t, i) && !tail_decided(t->tail, t->spans[i].trace_id))
+			return true;
+	}
+	return false;
+}
+
+static void free_component(struct trace_buf *t, uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++) {
+		int32_t i = t->stack[k];
+
+		for (int idx = 0; idx < IDX_MAX; idx++)
+			idx_del(t, idx, i);
+		t->slots[i].state = SLOT_FREE;
+		t->slots[i].inext[0] = t->free_slot;
+		t->free_slot = i;
+	}
+}
+
+/* Export the component rooted at r, ids taken from its root span: the head
+ * sampler decides, then tail sampling over the spans it kept. */
+static void export_component(struct trace_buf *t, int32_t r, enum tail_when when)
 {
 	uint32_t n = 0;
 
 	int32_t root = r;
-	bool keep;
+	bool keep, lost = false;
 
 	for (int32_t i = r; i >= 0; i = t->slots[i].mnext)
 		t->stack[n++] = i;
@@ -346,16 +403,18 @@ static void export_component(struct trace_buf *t, int32_t r)
 					   t->spans[root].trace_flags);
 	if (!keep) {
 		t->st.sampled_out += n;
-		for (uint32_t k = 0; k < n; k++) {
-			int32_t i = t->stack[k];
-
-			for (int idx = 0; idx < IDX_MAX; idx++)
-				idx_del(t, idx, i);
-			t->slots[i].state = SLOT_FREE;
-			t->slots[i].inext[0] = t->free_slot;
-			t->free_slot = i;
-		}
+		free_component(t, n);
 		return;
+	}
+	if (t->tail) {
+		for (uint32_t k = 0; k < n; k++) {
+			t->out[k] = &t->spans[t->stack[k]];
+			lost |= parent_gone(t, t->stack[k]);
+		}
+		if (!tail_decide(t->tail, t->out, n, t->spans[root].trace_id, lost, when)) {
+			free_component(t, n);
+			return;
+		}
 	}
 	for (uint32_t k = 0; k < n; k++) {
 		int32_t i = t->stack[k], top = i;
@@ -432,7 +491,7 @@ struct span *trace_span_alloc(struct trace_buf *t)
 		t->fifo_head = (t->fifo_head + 1) % t->max;
 		t->fifo_len--;
 		if (t->slots[k].state == SLOT_WAITING) {
-			export_component(t, find(t, k));
+			export_component(t, find(t, k), TAIL_EARLY_FULL);
 			t->st.flushed_early++;
 			send_batch(t);
 		}
@@ -460,6 +519,7 @@ void trace_span_submit(struct trace_buf *t, struct span *s, uint64_t now_ns)
 	sl->mnext = -1;
 	sl->mtail = i;
 	sl->last_ns = now_ns;
+	sl->first_ns = now_ns;
 	/* At most max slots are waiting, so the FIFO never overflows; stale
 	 * entries (already exported) are skipped when popped. */
 	if (t->fifo_len == t->max) {
@@ -476,10 +536,23 @@ void trace_flush(struct trace_buf *t, uint64_t now_ns, bool all)
 {
 	for (uint32_t i = 0; i < t->max; i++) {
 		struct slot *sl = &t->slots[i];
+		bool quiet;
 
-		if (sl->state == SLOT_WAITING && sl->uf == (int32_t)i &&
-		    (all || now_ns - sl->last_ns >= t->linger_ns))
-			export_component(t, i);
+		if (sl->state != SLOT_WAITING || sl->uf != (int32_t)i)
+			continue;
+		quiet = now_ns - sl->last_ns >= t->linger_ns;
+		if (all) {
+			export_component(t, i, TAIL_AT_EXIT);
+		} else if (!t->tail) {
+			if (quiet)
+				export_component(t, i, TAIL_ON_TIME);
+		} else if (quiet && !expecting_parent(t, i)) {
+			export_component(t, i, TAIL_ON_TIME);
+		} else if (now_ns - sl->first_ns >= t->wait_ns) {
+			/* Tail sampling judges whole traces: one whose parent
+			 * span is still to come waits for it, this long. */
+			export_component(t, i, TAIL_EARLY_WAIT);
+		}
 	}
 	send_batch(t);
 }

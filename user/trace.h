@@ -19,6 +19,7 @@
 #include "export.h"
 #include "sampler.h"
 #include "span.h"
+#include "tail.h"
 
 #define TRACE_MAX_EXPORTERS 4
 
@@ -42,6 +43,12 @@ int trace_add_exporter(struct trace_buf *t, struct exporter *e);
 /* Decide per trace, from its root span, what is exported (kept by pointer;
  * NULL keeps everything). */
 void trace_set_sampler(struct trace_buf *t, const struct sampler *s);
+/* Tail sampling after the head sampler (kept by pointer; NULL: none). With
+ * it, a trace quiet for the linger that still expects a parent span waits
+ * for it, up to the decision wait from its first span; a trace still
+ * growing then is decided too. */
+void trace_set_tail(struct trace_buf *t, struct tail_sampler *ts);
+struct tail_sampler *trace_tail(const struct trace_buf *t);
 struct span *trace_span_alloc(struct trace_buf *t);
 /* Hand a filled span back; now_ns is monotonic. */
 void trace_span_submit(struct trace_buf *t, struct span *s, uint64_t now_ns);
