@@ -66,9 +66,10 @@ struct tail_stats {
 				 * span still expected */
 	uint64_t late_kept;	/* parts of traces decided before, that followed */
 	uint64_t late_dropped;
-	uint64_t misses;	/* parts whose parent span on this node was
-				 * gone and whose decision was not in the
-				 * table: decided again */
+	uint64_t misses;	/* parts decided with neither their parent
+				 * span on this node nor their trace's
+				 * decision: it left the table, or the parent
+				 * outlasted the decision wait */
 	uint64_t evicted;	/* decisions pushed out of the table */
 };
 
