@@ -172,13 +172,18 @@ def test_tail_sampling_mixed_traffic(kspan_factory):
             plain_kept += 1
     m = N_PLAIN - plain_slow
     assert abs(plain_kept - m * RATIO) <= 5 * math.sqrt(m * RATIO * (1 - RATIO)) + 1
+    # A known request that happened to be slow (a loaded machine) is kept
+    # by the slow policy instead, whatever its id.
+    known_slow = 0
     for path, (tid, _) in known.items():
-        if low8(tid) < THRESHOLD:
+        if kept(path) and kept_paths[path][1]["end"] - kept_paths[path][1]["start"] > \
+                SLOW_MS * 1_000_000:
+            known_slow += 1
+        elif low8(tid) < THRESHOLD:
             assert kept_paths[path][0] == tid
         else:
             assert not kept(path)
-    assert [kept(p) for p in ("/item/known-0", "/item/known-2", "/item/known-3")] == \
-        [True, True, False]
+    assert kept("/item/known-0") and kept("/item/known-2")
 
     assert not kept("/err/unsampled")
     assert not kept("/item/late-first") and not kept("/err/late-second")
@@ -188,10 +193,14 @@ def test_tail_sampling_mixed_traffic(kspan_factory):
     c = k.counters()
     assert c["spans.sampled_out"] == 1
     assert c["tail.kept_error"] == N_ERR + 1
-    assert c["tail.kept_slow"] == N_SLOW + N_CHAIN + plain_slow
+    below = sum(low8(tid) < THRESHOLD for tid, _ in known.values())   # 3
+    known_ratio = sum(kept(p) for p in known) - known_slow
+    assert known_ratio >= below - known_slow
+    assert c["tail.kept_slow"] == N_SLOW + N_CHAIN + plain_slow + known_slow
     assert c["tail.kept_route"] == N_ROUTE
-    assert c["tail.kept_ratio"] == plain_kept + 3
-    assert c["tail.dropped"] == N_PLAIN - plain_slow - plain_kept + 3 + 1
+    assert c["tail.kept_ratio"] == plain_kept + known_ratio
+    assert c["tail.dropped"] == N_PLAIN - plain_slow - plain_kept + \
+        len(known) - known_slow - known_ratio + 1
     assert c["tail.late_kept"] == 1 and c["tail.late_dropped"] == 1
     assert c["tail.early_full"] == 0 and c["tail.early_wait"] == 0
     assert c["tail.misses"] == 0 and c["tail.evicted"] == 0
