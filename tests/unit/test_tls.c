@@ -239,7 +239,8 @@ static void test_maps(void **state)
 }
 
 /* The offset found in the file holds the bytes the loader mapped at the
- * symbol's address. */
+ * symbol's address. The first byte is left out: a uprobe that some tracer
+ * holds on the symbol shows there as int3 in every new mapping. */
 static void check_offset(const char *path, void *lib, const char *sym, uint64_t off)
 {
 	uint8_t file[16];
@@ -252,7 +253,7 @@ static void check_offset(const char *path, void *lib, const char *sym, uint64_t 
 	assert_true(fd >= 0);
 	assert_int_equal(pread(fd, file, sizeof(file), off), sizeof(file));
 	close(fd);
-	assert_memory_equal(file, mem, sizeof(file));
+	assert_memory_equal(file + 1, (uint8_t *)mem + 1, sizeof(file) - 1);
 }
 
 static const char *find_lib(const char *name, char *buf, size_t len)
