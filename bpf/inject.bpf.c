@@ -5,7 +5,9 @@
  * trace id and parent come from the thread's current server request (set
  * in the syscall path), the span id is new, and the ids go to userspace so
  * the exported client span has exactly them. The header formats follow
- * OTEL_PROPAGATORS: traceparent, b3, X-B3-* and uber-trace-id.
+ * OTEL_PROPAGATORS: traceparent, b3, X-B3-* and uber-trace-id; the
+ * tracestate (with traceparent) and baggage of the server request follow
+ * them as received. All go in as one block: one push, then a copy loop.
  *
  * Per connection it follows message boundaries (heads, Content-Length
  * bodies), so body bytes are never touched. It stops injecting on a
@@ -43,16 +45,23 @@ struct {
 	__type(value, __u64);
 } inj_hash SEC(".maps");
 
-struct tp_hdr {
-	char b[512];	/* the headers to insert; KSPAN_INJ_MAX_LEN used at most */
+/* The header block of one request and its event, built before insertion. */
+#define BLOCK_MAX 2048	/* power of two; ids, tracestate and baggage lines fit */
+_Static_assert(KSPAN_INJ_IDS_LEN + sizeof("tracestate: \r\n") - 1 + KSPAN_INJ_TRACESTATE_MAX +
+	       sizeof("baggage: \r\n") - 1 + KSPAN_INJ_BAGGAGE_MAX <= BLOCK_MAX,
+	       "the header block does not fit BLOCK_MAX");
+
+struct inj_block {
+	struct kspan_inject_event ev;
+	char b[2 * BLOCK_MAX];	/* a masked offset plus a bounded length stays inside */
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct tp_hdr);
-} tp_hdrs SEC(".maps");
+	__type(value, struct inj_block);
+} inj_blocks SEC(".maps");
 
 SEC("sockops")
 int inject_sockops(struct bpf_sock_ops *skops)
@@ -78,10 +87,12 @@ int inject_sockops(struct bpf_sock_ops *skops)
 }
 
 /* Computed, not looked up: a static table in .rodata beside the __weak
- * settings confuses the BTF that bpftool's linker writes for .rodata. */
-static __always_inline char hexdigit(__u8 v)
+ * settings confuses the BTF that bpftool's linker writes for .rodata. No
+ * branch either: (9 - v) >> 8 is -1 from 10 on, and each branch here would
+ * multiply the states the verifier walks. */
+static __always_inline char hexdigit(__u32 v)
 {
-	return v < 10 ? '0' + v : 'a' + v - 10;
+	return '0' + v + (((__s32)(9 - v) >> 8) & ('a' - '0' - 10));
 }
 
 static __always_inline void put_hex(char *p, const __u8 *v, int n)
@@ -105,112 +116,217 @@ static __always_inline void put(char *b, const char *s, int n)
 	}
 }
 
-/* One header block of a known length: built in b, inserted at at. */
-#define INSERT_BLOCK(LEN, BUILD)						\
-	do {									\
-		void *data, *data_end;						\
-		BUILD;								\
-		if (bpf_msg_push_data(msg, at + added, LEN, 0))			\
-			return -1;						\
-		if (bpf_msg_pull_data(msg, at + added, at + added + LEN, 0))	\
-			return -1;						\
-		data = (void *)(long)msg->data;					\
-		data_end = (void *)(long)msg->data_end;				\
-		if (data + LEN > data_end)					\
-			return -1;						\
-		_Pragma("unroll")						\
-		for (int i = 0; i < LEN; i++)					\
-			((char *)data)[i] = b[i];				\
-		added += LEN;							\
-	} while (0)
-
-/* Insert the headers OTEL_PROPAGATORS names (traceparent, b3, X-B3-*,
- * uber-trace-id) at offset at, and tell userspace. *inserted is how many
- * bytes went in. */
-static __always_inline int inject_at(struct sk_msg_md *msg, __u32 at, __u64 pid_tgid,
-				     __u64 cookie, __u32 *inserted)
+/* An offset into the block, masked where the verifier sees it. */
+static __always_inline __u32 blk_off(__u32 o)
 {
-	struct kspan_inject_event ev = {};
+	asm volatile("%0 &= 2047" : "+r"(o));
+	return o;
+}
+
+/* Skip bits of kspan_inject_hdrs: headers the request already has. */
+#define SKIP_TRACESTATE	1
+#define SKIP_BAGGAGE	2
+
+/* Build the headers OTEL_PROPAGATORS names for one request of this thread
+ * in inj_blocks: traceparent, b3, X-B3-*, uber-trace-id with the thread's
+ * trace and a new span id, then the tracestate and baggage of the thread's
+ * server request. Returns the block's length, 0 for none. A global
+ * function: the verifier checks it once, not for each request of a
+ * message. */
+__noinline int kspan_inject_hdrs(__u64 pid_tgid, __u32 skip)
+{
+	struct thread_props *p = NULL;
+	struct kspan_inject_event *ev;
 	struct thread_ctx *t;
-	struct tp_hdr *h;
-	__u32 tid = (__u32)pid_tgid, zero = 0, added = 0;
+	struct inj_block *blk;
+	__u32 tid = (__u32)pid_tgid, zero = 0, o = 0, n;
 	char sampled, *b;
 
-	h = bpf_map_lookup_elem(&tp_hdrs, &zero);
-	if (!h)
-		return -1;
-	b = h->b;
+	blk = bpf_map_lookup_elem(&inj_blocks, &zero);
+	if (!blk)
+		return 0;
+	ev = &blk->ev;
+	b = blk->b;
+	__builtin_memset(ev, 0, sizeof(*ev));
 	t = bpf_map_lookup_elem(&thread_ctxs, &tid);
 	if (t && t->ctx.valid) {
-		__builtin_memcpy(ev.ctx.trace_id, t->ctx.trace_id, 16);
-		__builtin_memcpy(ev.ctx.parent_id, t->ctx.span_id, 8);
-		ev.ctx.flags = t->ctx.flags;
+		__builtin_memcpy(ev->ctx.trace_id, t->ctx.trace_id, 16);
+		__builtin_memcpy(ev->ctx.parent_id, t->ctx.span_id, 8);
+		ev->ctx.flags = t->ctx.flags;
+		if (t->props) {
+			p = bpf_map_lookup_elem(&thread_props, &tid);
+			/* Not this request's: its entry was evicted. */
+			if (p && *(__u64 *)p->span_id != *(__u64 *)t->ctx.span_id)
+				p = NULL;
+			if (!p)
+				count(KSPAN_CNT_PROPS_DROPPED);
+		}
 	} else {
-		random_bytes(ev.ctx.trace_id, 16);
-		ev.ctx.flags = 1;
+		random_bytes(ev->ctx.trace_id, 16);
+		ev->ctx.flags = 1;
 	}
-	random_bytes(ev.ctx.span_id, 8);
-	ev.ctx.valid = 1;
-	sampled = (ev.ctx.flags & 1) ? '1' : '0';
+	random_bytes(ev->ctx.span_id, 8);
+	ev->ctx.valid = 1;
+	sampled = (ev->ctx.flags & 1) ? '1' : '0';
 
-	if (targ_inject_fmt & KSPAN_INJ_TRACECONTEXT)
-		INSERT_BLOCK(70, {
-			put(b, "traceparent: 00-", 16);
-			put_hex(b + 16, ev.ctx.trace_id, 16);
-			b[48] = '-';
-			put_hex(b + 49, ev.ctx.span_id, 8);
-			b[65] = '-';
-			put_hex(b + 66, &ev.ctx.flags, 1);
-			b[68] = '\r';
-			b[69] = '\n';
-		});
-	if (targ_inject_fmt & KSPAN_INJ_B3)
-		INSERT_BLOCK(57, {
-			put(b, "b3: ", 4);
-			put_hex(b + 4, ev.ctx.trace_id, 16);
-			b[36] = '-';
-			put_hex(b + 37, ev.ctx.span_id, 8);
-			b[53] = '-';
-			b[54] = sampled;
-			b[55] = '\r';
-			b[56] = '\n';
-		});
-	if (targ_inject_fmt & KSPAN_INJ_B3MULTI)
-		INSERT_BLOCK(96, {
-			put(b, "X-B3-TraceId: ", 14);
-			put_hex(b + 14, ev.ctx.trace_id, 16);
-			put(b + 46, "\r\nX-B3-SpanId: ", 15);
-			put_hex(b + 61, ev.ctx.span_id, 8);
-			put(b + 77, "\r\nX-B3-Sampled: ", 16);
-			b[93] = sampled;
-			b[94] = '\r';
-			b[95] = '\n';
-		});
-	if (targ_inject_fmt & KSPAN_INJ_JAEGER)
-		INSERT_BLOCK(71, {
-			put(b, "uber-trace-id: ", 15);
-			put_hex(b + 15, ev.ctx.trace_id, 16);
-			b[47] = ':';
-			put_hex(b + 48, ev.ctx.span_id, 8);
-			put(b + 64, ":0:", 3);
-			put_hex(b + 67, &ev.ctx.flags, 1);
-			b[69] = '\r';
-			b[70] = '\n';
-		});
-	if (!added)
+	if (targ_inject_fmt & KSPAN_INJ_TRACECONTEXT) {
+		put(b, "traceparent: 00-", 16);
+		put_hex(b + 16, ev->ctx.trace_id, 16);
+		b[48] = '-';
+		put_hex(b + 49, ev->ctx.span_id, 8);
+		b[65] = '-';
+		put_hex(b + 66, &ev->ctx.flags, 1);
+		b[68] = '\r';
+		b[69] = '\n';
+		o += 70;
+	}
+	if (targ_inject_fmt & KSPAN_INJ_B3) {
+		char *q = b + o;
+
+		put(q, "b3: ", 4);
+		put_hex(q + 4, ev->ctx.trace_id, 16);
+		q[36] = '-';
+		put_hex(q + 37, ev->ctx.span_id, 8);
+		q[53] = '-';
+		q[54] = sampled;
+		q[55] = '\r';
+		q[56] = '\n';
+		o += 57;
+	}
+	if (targ_inject_fmt & KSPAN_INJ_B3MULTI) {
+		char *q = b + o;
+
+		put(q, "X-B3-TraceId: ", 14);
+		put_hex(q + 14, ev->ctx.trace_id, 16);
+		put(q + 46, "\r\nX-B3-SpanId: ", 15);
+		put_hex(q + 61, ev->ctx.span_id, 8);
+		put(q + 77, "\r\nX-B3-Sampled: ", 16);
+		q[93] = sampled;
+		q[94] = '\r';
+		q[95] = '\n';
+		o += 96;
+	}
+	if (targ_inject_fmt & KSPAN_INJ_JAEGER) {
+		char *q = b + o;
+
+		put(q, "uber-trace-id: ", 15);
+		put_hex(q + 15, ev->ctx.trace_id, 16);
+		q[47] = ':';
+		put_hex(q + 48, ev->ctx.span_id, 8);
+		put(q + 64, ":0:", 3);
+		put_hex(q + 67, &ev->ctx.flags, 1);
+		q[69] = '\r';
+		q[70] = '\n';
+		o += 71;
+	}
+	if (!o)
+		return 0;	/* tracestate and baggage go only with the ids */
+	if (p && p->ts_len && (targ_inject_fmt & KSPAN_INJ_TRACECONTEXT) &&
+	    !(skip & SKIP_TRACESTATE)) {
+		n = len_bound(p->ts_len, KSPAN_INJ_TRACESTATE_MAX);
+		o = blk_off(o);
+		put(b + o, "tracestate: ", 12);
+		if (bpf_probe_read_kernel(b + o + 12, n, p->ts))
+			return -1;
+		o = blk_off(o + 12 + n);
+		b[o] = '\r';
+		b[o + 1] = '\n';
+		o += 2;
+	}
+	if (p && p->bag_len && (targ_inject_fmt & KSPAN_INJ_BAGGAGE) && !(skip & SKIP_BAGGAGE)) {
+		n = len_bound(p->bag_len, KSPAN_INJ_BAGGAGE_MAX);
+		o = blk_off(o);
+		put(b + o, "baggage: ", 9);
+		if (bpf_probe_read_kernel(b + o + 9, n, p->bag))
+			return -1;
+		o = blk_off(o + 9 + n);
+		b[o] = '\r';
+		b[o + 1] = '\n';
+		o += 2;
+	}
+	ev->hdr.type = KSPAN_EV_INJECT;
+	ev->hdr.pid = pid_tgid >> 32;
+	ev->hdr.tid = tid;
+	ev->hdr.fd = -1;
+	ev->hdr.ts_enter = ev->hdr.ts_exit = bpf_ktime_get_ns();
+	return o;
+}
+
+struct copy_ctx {
+	void *data;		/* the pushed bytes, pulled in */
+	void *data_end;
+	__u32 len;
+	__u32 done;		/* bytes written */
+};
+
+/* Eight bytes of the block into the message per step. */
+static long copy_step(__u32 i, void *ctx)
+{
+	struct copy_ctx *cc = ctx;
+	struct inj_block *blk;
+	__u32 zero = 0, off = i * 8;
+	char *p;
+
+	if (off >= cc->len)
+		return 1;
+	blk = bpf_map_lookup_elem(&inj_blocks, &zero);
+	if (!blk)
+		return 1;
+	off = blk_off(off);
+	p = cc->data + off;
+	if (cc->len - off >= 8) {
+		if ((void *)(p + 8) > cc->data_end)
+			return 1;
+		*(__u64 *)p = *(__u64 *)&blk->b[off];
+		cc->done = off + 8;
 		return 0;
-	*inserted = added;
+	}
+#pragma unroll
+	for (int k = 0; k < 7; k++) {
+		if (off + k >= cc->len || (void *)(p + k + 1) > cc->data_end)
+			return 1;
+		p[k] = blk->b[off + k];
+		cc->done = off + k + 1;
+	}
+	return 1;
+}
 
-	ev.hdr.type = KSPAN_EV_INJECT;
-	ev.hdr.pid = pid_tgid >> 32;
-	ev.hdr.tid = tid;
-	ev.hdr.fd = -1;
-	ev.hdr.cookie = cookie;
-	ev.hdr.ts_enter = ev.hdr.ts_exit = bpf_ktime_get_ns();
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wakeup_flags()))
+/* Insert the block kspan_inject_hdrs() built at offset at, and tell
+ * userspace. *inserted is how many bytes went in. */
+static __always_inline int inject_at(struct sk_msg_md *msg, __u32 at, __u64 pid_tgid,
+				     __u64 cookie, __u32 skip, __u32 *inserted)
+{
+	struct copy_ctx cc = {};
+	struct inj_block *blk;
+	__u32 zero = 0;
+	int n;
+
+	n = kspan_inject_hdrs(pid_tgid, skip);
+	if (n <= 0)
+		return n;
+	if (n > BLOCK_MAX)
+		return -1;
+	if (bpf_msg_push_data(msg, at, n, 0))
+		return -1;
+	if (bpf_msg_pull_data(msg, at, at + n, 0))
+		goto undo;
+	cc.data = (void *)(long)msg->data;
+	cc.data_end = (void *)(long)msg->data_end;
+	cc.len = n;
+	bpf_loop(BLOCK_MAX / 8 + 1, copy_step, &cc, 0);
+	blk = bpf_map_lookup_elem(&inj_blocks, &zero);
+	if (cc.done != (__u32)n || !blk)
+		goto undo;
+	*inserted = n;
+	blk->ev.hdr.cookie = cookie;
+	if (bpf_ringbuf_output(&events, &blk->ev, sizeof(blk->ev), wakeup_flags()))
 		count(KSPAN_CNT_RB_FULL);
 	count(KSPAN_CNT_INJECTED);
 	return 0;
+undo:
+	/* Never send a half-written block. */
+	bpf_msg_pop_data(msg, at, n, 0);
+	return -1;
 }
 
 SEC("sk_msg")
@@ -221,7 +337,7 @@ int inject_msg(struct sk_msg_md *msg)
 	struct inj_sock *st;
 	struct bpf_sock *sk;
 	__u32 zero = 0, size, off = 0;
-	struct scan sc;
+	struct scan *sc;
 
 	if (!is_traced(pid_tgid >> 32))
 		return SK_PASS;
@@ -267,22 +383,25 @@ int inject_msg(struct sk_msg_md *msg)
 			goto stop_failed;
 		if (!starts_request(sb, n))
 			goto stop;		/* not HTTP/1.x (or TLS): never touch */
-		scan_head(&sc, n);
-		cl = sc.cl_off ? scan_cl(sb, sc.cl_off, sc.len) : 0;
-		if (!sc.req_line_end || sc.tp_count || sc.other_ctx || cl < 0 || sc.cl_count > 1) {
+		scan_head(sb, n, false);
+		sc = &sb->sc;
+		cl = sc->cl_off ? scan_cl(sb) : 0;
+		if (!sc->req_line_end || sc->tp_count || sc->other_ctx || cl < 0 || sc->cl_count > 1) {
 			count(KSPAN_CNT_INJECT_SKIPPED);
-			if (!sc.req_line_end || cl < 0 || sc.cl_count > 1)
+			if (!sc->req_line_end || cl < 0 || sc->cl_count > 1)
 				goto stop;
-		} else if (inject_at(msg, off + sc.req_line_end, pid_tgid, st->cookie, &added)) {
+		} else if (inject_at(msg, off + sc->req_line_end, pid_tgid, st->cookie,
+				     (sc->has_ts ? SKIP_TRACESTATE : 0) | (sc->has_bag ? SKIP_BAGGAGE : 0),
+				     &added)) {
 			goto stop_failed;
 		} else {
 			size += added;
-			if (sc.head_end)
-				sc.head_end += added;
+			if (sc->head_end)
+				sc->head_end += added;
 		}
-		if (!sc.head_end || sc.has_te)
+		if (!sc->head_end || sc->has_te)
 			goto stop;	/* head split over writes, or chunked: stop here */
-		off += sc.head_end;
+		off += sc->head_end;
 		st->body_left = cl;
 	}
 	return SK_PASS;

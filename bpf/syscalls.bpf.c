@@ -156,68 +156,534 @@ static __always_inline __u32 copy_iov(const struct user_iovec *iov, __u64 iovcnt
 	return c.off;
 }
 
-/* With injection on: a server request read by this thread gets its trace
- * context here, so that the thread's outgoing requests can carry it without
- * a round trip to userspace. A response written ends one request. */
-static __always_inline void server_ctx(struct scratch *s, __u32 len, __u32 tid)
+/* ---- Trace context of server requests (with injection on) ---- */
+
+#define JAEGER_MAX	69	/* decoded bytes of uber-trace-id: 32:16:16:2 */
+
+/* Parse modes of kspan_parse_value: the field separator in the low byte. */
+#define PV_ANY_CASE	(1 << 8)	/* hex digits of either case */
+#define PV_DECODE	(1 << 9)	/* percent-decode first (uber-trace-id) */
+#define PV_WORD		(1 << 10)	/* no hex: the first 8 bytes, lowercase, in lo[0] */
+#define PV_STOP4	(1 << 11)	/* stop at a fifth field (traceparent versions > 00) */
+
+/* One header value split at the separator into hex fields, each kept
+ * right-aligned as a 128-bit number hi:lo (ids of fewer digits come out
+ * left-padded with zeros, as B3 and Jaeger want). */
+struct valparse {
+	__u64 hi[4];
+	__u64 lo[4];
+	__u8 cnt[4];		/* digits (PV_WORD: bytes) per field */
+	__u32 pos;		/* first byte of the value in scan_bufs */
+	__u32 end;		/* bytes of scan_bufs that hold data */
+	__u32 mode;
+	__u8 nf;		/* separators seen */
+	__u8 bad;
+	__u8 ended;		/* the line ended (CR or LF) */
+	__u8 started;		/* leading OWS is behind */
+	__u8 tail;		/* trailing OWS seen: nothing may follow */
+	__u8 pct;		/* percent-decoding: 0, or 1/2 hex digits to come */
+	__u8 pv;		/* the first of those */
+	__u8 ndec;		/* decoded bytes */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct valparse);
+} valparses SEC(".maps");
+
+/* A thread_props value is built here, then copied into the map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct thread_props);
+} props_scratch SEC(".maps");
+
+static __always_inline char lower(char c)
 {
-	struct thread_ctx *t, fresh = {};
+	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+static __always_inline int hexval_any(char c)
+{
+	return hexval(lower(c));
+}
+
+static long value_step(__u32 i, void *ctx)
+{
+	struct valparse *vp;
 	struct scan_buf *sb;
-	struct kspan_ctx *c = &s->ev.ctx;
-	struct scan sc;
+	__u32 zero = 0, pos, f;
+	int d;
+	__u8 c;
+
+	vp = bpf_map_lookup_elem(&valparses, &zero);
+	sb = bpf_map_lookup_elem(&scan_bufs, &zero);
+	if (!vp || !sb)
+		return 1;
+	pos = vp->pos + i;
+	if (pos >= vp->end)
+		return 1;
+	c = sb->b[pos & (SCAN_MAX - 1)];
+	if (c == '\r' || c == '\n') {
+		vp->ended = 1;
+		return 1;
+	}
+	if (!vp->pct && is_ows(c)) {
+		if (vp->started)
+			vp->tail = 1;
+		return 0;
+	}
+	if (vp->tail)
+		goto bad;
+	vp->started = 1;
+	if (vp->mode & PV_DECODE) {
+		if (!vp->pct && c == '%') {
+			vp->pct = 1;
+			return 0;
+		}
+		if (vp->pct) {
+			d = hexval_any(c);
+			if (d < 0)
+				goto bad;
+			if (vp->pct == 1) {
+				vp->pv = d;
+				vp->pct = 2;
+				return 0;
+			}
+			c = vp->pv << 4 | d;
+			vp->pct = 0;
+		}
+		if (++vp->ndec > JAEGER_MAX)
+			goto bad;
+	}
+	if (vp->mode & PV_WORD) {
+		f = vp->cnt[0];
+		if (f >= 8)
+			goto bad;
+		vp->lo[0] |= (__u64)(__u8)lower(c) << (8 * f);
+		vp->cnt[0] = f + 1;
+		return 0;
+	}
+	if (c == (vp->mode & 0xff)) {
+		if (++vp->nf <= 3)
+			return 0;
+		if (!(vp->mode & PV_STOP4))
+			goto bad;
+		vp->ended = 1;	/* what follows is for later versions */
+		return 1;
+	}
+	d = vp->mode & PV_ANY_CASE ? hexval_any(c) : hexval(c);
+	if (d < 0)
+		goto bad;
+	f = vp->nf & 3;
+	if (++vp->cnt[f] > 32)
+		goto bad;
+	vp->hi[f] = vp->hi[f] << 4 | vp->lo[f] >> 60;
+	vp->lo[f] = vp->lo[f] << 4 | d;
+	return 0;
+bad:
+	vp->bad = 1;
+	return 1;
+}
+
+/* Parse the header value at off (scan_bufs, len bytes of data) into
+ * valparses. Returns the number of fields, or -1 when the value is not of
+ * the form or its line does not end in the buffer. A global function: the
+ * verifier checks it once, not at each caller. */
+__noinline int kspan_parse_value(__u32 off, __u32 len, __u32 mode)
+{
+	struct valparse *vp;
 	__u32 zero = 0;
 
-	if (s->ev.role == KSPAN_ROLE_CLIENT)
-		return;
-	t = bpf_map_lookup_elem(&thread_ctxs, &tid);
-	if (s->ev.dir == KSPAN_DIR_EGRESS) {
-		if (t && t->inflight && --t->inflight == 0)
-			t->ctx.valid = 0;
-		return;
+	vp = bpf_map_lookup_elem(&valparses, &zero);
+	if (!vp)
+		return -1;
+	__builtin_memset(vp, 0, sizeof(*vp));
+	vp->pos = off;
+	vp->end = len;
+	vp->mode = mode;
+	bpf_loop(SCAN_MAX, value_step, NULL, 0);
+	if (vp->bad || !vp->ended || vp->pct)
+		return -1;
+	return vp->nf + 1;
+}
+
+enum { SAMPLING_UNSET = 0, SAMPLING_DROP, SAMPLING_SAMPLE, SAMPLING_DEBUG };
+enum { CTX_NONE = 0, CTX_W3C, CTX_OTHER };
+
+static __always_inline void put_id(__u8 *dst, __u64 v)
+{
+	v = __builtin_bswap64(v);
+	__builtin_memcpy(dst, &v, 8);
+}
+
+/* B3 sampling state: "0", "1" or "d" (a one-digit field). */
+static __always_inline __u8 b3_sampling(__u64 v)
+{
+	return v == 0 ? SAMPLING_DROP : v == 1 ? SAMPLING_SAMPLE : v == 0xd ? SAMPLING_DEBUG : 0;
+}
+
+/* b3: {TraceId}-{SpanId}[-{SamplingState}[-{ParentSpanId}]], or a lone
+ * sampling state. 1: context in c; 0: none (*sampling may be set); -1:
+ * invalid. As tracectx_parse_b3() in userspace. */
+static __always_inline int parse_b3(const struct scan *sc, struct valparse *vp,
+				    struct kspan_ctx *c, __u8 *sampling)
+{
+	int n = kspan_parse_value(sc->b3_off + NAME_B3, sc->len, '-');
+	__u8 s = 0;
+
+	if (n < 1)
+		return -1;
+	if (n == 1) {
+		s = vp->cnt[0] == 1 ? b3_sampling(vp->lo[0]) : 0;
+		if (!s)
+			return -1;
+		*sampling = s;
+		return 0;
 	}
+	if ((vp->cnt[0] != 16 && vp->cnt[0] != 32) || vp->cnt[1] != 16 ||
+	    !(vp->hi[0] | vp->lo[0]) || !vp->lo[1])
+		return -1;
+	if (n >= 3) {
+		s = vp->cnt[2] == 1 ? b3_sampling(vp->lo[2]) : 0;
+		if (!s)
+			return -1;
+	}
+	if (n == 4 && (vp->cnt[3] != 16 || !vp->lo[3]))
+		return -1;
+	put_id(c->trace_id, vp->hi[0]);
+	put_id(c->trace_id + 8, vp->lo[0]);
+	put_id(c->parent_id, vp->lo[1]);
+	*sampling = s;
+	return 1;
+}
+
+/* One X-B3 id header: digits lowercase hex, a count of want (or want2). */
+static __always_inline int b3_id(__u32 off, __u32 len, struct valparse *vp, __u8 want,
+				 __u8 want2)
+{
+	if (kspan_parse_value(off, len, 0) != 1)
+		return -1;
+	if (vp->cnt[0] != want && vp->cnt[0] != want2)
+		return -1;
+	return (vp->hi[0] | vp->lo[0]) ? 0 : -1;
+}
+
+#define WORD_1		0x31ULL
+#define WORD_0		0x30ULL
+#define WORD_TRUE	0x65757274ULL		/* "true" */
+#define WORD_FALSE	0x65736c6166ULL		/* "false" */
+
+/* X-B3-TraceId, -SpanId, -ParentSpanId, -Sampled, -Flags, as
+ * tracectx_parse_b3_multi(): 1 context, 0 none (*sampling may be set), -1
+ * invalid (a repeated header, a bad value, one id without the other). */
+static __always_inline int parse_b3multi(const struct scan *sc, struct valparse *vp,
+					 struct kspan_ctx *c, __u8 *sampling)
+{
+	__u8 s = 0;
+	__u64 tid_hi, tid_lo, sid;
+
+	if (sc->n_xtid > 1 || sc->n_xsid > 1 || sc->n_xpid > 1 || sc->n_xsmp > 1 ||
+	    sc->n_xflg > 1)
+		return -1;
+	if (sc->n_xsmp) {
+		if (kspan_parse_value(sc->xsmp_off + NAME_XB3_SAMPLED, sc->len, PV_WORD) != 1)
+			return -1;
+		if (vp->lo[0] == WORD_1 || vp->lo[0] == WORD_TRUE)
+			s = SAMPLING_SAMPLE;
+		else if (vp->lo[0] == WORD_0 || vp->lo[0] == WORD_FALSE)
+			s = SAMPLING_DROP;
+		else
+			return -1;
+	}
+	if (sc->n_xflg) {
+		if (kspan_parse_value(sc->xflg_off + NAME_XB3_FLAGS, sc->len, PV_WORD) != 1)
+			return -1;
+		if (vp->lo[0] == WORD_1)
+			s = SAMPLING_DEBUG;
+		else if (vp->lo[0] != WORD_0)
+			return -1;
+	}
+	if (!sc->n_xtid && !sc->n_xsid) {
+		if (sc->n_xpid)
+			return -1;
+		*sampling = s;
+		return 0;
+	}
+	if (!sc->n_xtid || !sc->n_xsid)
+		return -1;
+	if (b3_id(sc->xtid_off + NAME_XB3_TRACEID, sc->len, vp, 16, 32))
+		return -1;
+	tid_hi = vp->hi[0];
+	tid_lo = vp->lo[0];
+	if (b3_id(sc->xsid_off + NAME_XB3_SPANID, sc->len, vp, 16, 16))
+		return -1;
+	sid = vp->lo[0];
+	if (sc->n_xpid && b3_id(sc->xpid_off + NAME_XB3_PARENT, sc->len, vp, 16, 16))
+		return -1;
+	put_id(c->trace_id, tid_hi);
+	put_id(c->trace_id + 8, tid_lo);
+	put_id(c->parent_id, sid);
+	*sampling = s;
+	return 1;
+}
+
+/* uber-trace-id: {trace-id}:{span-id}:{parent-span-id}:{flags}, hex of
+ * either case, up to 32/16/16/2 digits, possibly percent-encoded; as
+ * tracectx_parse_jaeger(). */
+static __always_inline int parse_jaeger(const struct scan *sc, struct valparse *vp,
+					struct kspan_ctx *c, __u8 *sampling)
+{
+	if (kspan_parse_value(sc->uber_off + NAME_UBER, sc->len, ':' | PV_ANY_CASE | PV_DECODE) != 4)
+		return -1;
+	if (!vp->cnt[0] || !vp->cnt[1] || !vp->cnt[2] || !vp->cnt[3] || vp->cnt[1] > 16 ||
+	    vp->cnt[2] > 16 || vp->cnt[3] > 2 || !(vp->hi[0] | vp->lo[0]) || !vp->lo[1])
+		return -1;
+	put_id(c->trace_id, vp->hi[0]);
+	put_id(c->trace_id + 8, vp->lo[0]);
+	put_id(c->parent_id, vp->lo[1]);
+	*sampling = vp->lo[3] & 2 ? SAMPLING_DEBUG : vp->lo[3] & 1 ? SAMPLING_SAMPLE : SAMPLING_DROP;
+	return 1;
+}
+
+/* traceparent: {version}-{trace-id}-{parent-id}-{flags}, lowercase hex, as
+ * tracectx_parse_traceparent(): version ff is invalid, 00 has nothing
+ * after the flags, later versions may append "-..."; ids not zero. */
+static __always_inline int parse_traceparent(const struct scan *sc, struct valparse *vp,
+					     struct kspan_ctx *c)
+{
+	int n = kspan_parse_value(sc->tp_off + NAME_TRACEPARENT, sc->len, '-' | PV_STOP4);
+
+	if (n < 4 || vp->cnt[0] != 2 || vp->cnt[1] != 32 || vp->cnt[2] != 16 ||
+	    vp->cnt[3] != 2 || vp->lo[0] == 0xff || (vp->lo[0] == 0 && n > 4) ||
+	    !(vp->hi[1] | vp->lo[1]) || !vp->lo[2])
+		return -1;
+	put_id(c->trace_id, vp->hi[1]);
+	put_id(c->trace_id + 8, vp->lo[1]);
+	put_id(c->parent_id, vp->lo[2]);
+	c->flags = vp->lo[3];
+	return 1;
+}
+
+/* The context of a server request head, tried in the order userspace
+ * uses (tracectx_extract): traceparent, b3, X-B3-*, uber-trace-id; the
+ * first valid one wins. Returns CTX_W3C, CTX_OTHER or 0 for none (then
+ * *sampling may hold a B3 decision). */
+static __always_inline int extract_ctx(const struct scan *sc, const struct scan_buf *sb,
+				       struct kspan_ctx *c, __u8 *sampling)
+{
+	struct valparse *vp;
+	__u32 zero = 0;
+	__u8 s = 0, d = 0;
+	int r;
+
+	vp = bpf_map_lookup_elem(&valparses, &zero);
+	if (!vp)
+		return 0;
+	if (sc->tp_count == 1 && parse_traceparent(sc, vp, c) > 0)
+		return CTX_W3C;
+	if (sc->n_b3) {
+		r = sc->n_b3 == 1 ? parse_b3(sc, vp, c, &s) : -1;
+		if (r == 0)
+			d = s;
+		else if (r > 0)
+			goto found;
+	}
+	if (sc->n_xtid | sc->n_xsid | sc->n_xpid | sc->n_xsmp | sc->n_xflg) {
+		r = parse_b3multi(sc, vp, c, &s);
+		if (r == 0 && !d)
+			d = s;
+		else if (r > 0)
+			goto found;
+	}
+	if (sc->n_uber == 1 && parse_jaeger(sc, vp, c, &s) > 0)
+		goto found;
+	*sampling = d;
+	return 0;
+found:
+	c->flags = s == SAMPLING_SAMPLE || s == SAMPLING_DEBUG;
+	return CTX_OTHER;
+}
+
+static long cut_step(__u32 k, void *ctx)
+{
+	struct ctx_stage *st;
+	__u32 zero = 0, i;
+	char ch;
+
+	st = bpf_map_lookup_elem(&ctx_stages, &zero);
+	if (!st || k > st->cut_from)
+		return 1;
+	i = (st->cut_from - k) & (SCAN_MAX - 1);
+	ch = st->cut_bag ? st->bag.b[i] : st->ts.b[i];
+	if (!st->cut_found) {
+		if (ch == ',') {
+			st->cut_found = 1;
+			st->cut_at = i;
+		}
+		return 0;
+	}
+	if (!is_ows(ch))
+		return 1;
+	st->cut_at = i;		/* OWS before the comma goes too */
+	return 0;
+}
+
+/* The length of the staged list carried on: all of it when it is whole and
+ * fits cap, else the list-members before the last comma that keeps it
+ * within cap (W3C: members are dropped from the end, never cut). None when
+ * a line of the header had bytes that cannot go on. The search state is in
+ * the map: the verifier then walks the loop once. */
+static __always_inline __u32 stage_fit(struct ctx_stage *st, struct stage_val *v, __u32 cap,
+				       bool bag, enum kspan_counter capped)
+{
+	if (v->dropped) {
+		count(KSPAN_CNT_PROPS_DROPPED);
+		return 0;
+	}
+	if (!v->len)
+		return 0;
+	if (!v->partial && v->len <= cap)
+		return v->len;
+	count(capped);
+	/* A partial list ends in a member that may be cut. */
+	st->cut_from = v->partial ? v->len - 1 : cap;
+	if (st->cut_from > cap)
+		st->cut_from = cap;
+	st->cut_bag = bag;
+	st->cut_at = 0;
+	st->cut_found = 0;
+	bpf_loop(SCAN_MAX, cut_step, NULL, 0);
+	return st->cut_at;
+}
+
+/* Keep the tracestate (w3c: the context came as traceparent) and baggage
+ * staged for the server request just read, for the requests the thread
+ * sends while serving it. Returns 1 when something was kept. A global
+ * function, verified on its own. */
+__noinline int kspan_keep_props(__u32 tid, __u32 w3c)
+{
+	struct thread_props *p;
+	struct ctx_stage *st;
+	struct scratch *s;
+	__u32 zero = 0, ts = 0, bag = 0;
+
+	st = bpf_map_lookup_elem(&ctx_stages, &zero);
+	p = bpf_map_lookup_elem(&props_scratch, &zero);
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!st || !p || !s)
+		return 0;
+	if (w3c && (targ_inject_fmt & KSPAN_INJ_TRACECONTEXT))
+		ts = stage_fit(st, &st->ts, KSPAN_INJ_TRACESTATE_MAX, false,
+			       KSPAN_CNT_TRACESTATE_CAPPED);
+	if (targ_inject_fmt & KSPAN_INJ_BAGGAGE)
+		bag = stage_fit(st, &st->bag, KSPAN_INJ_BAGGAGE_MAX, true, KSPAN_CNT_BAGGAGE_CAPPED);
+	if (!ts && !bag)
+		return 0;
+	ts = len_bound(ts, KSPAN_INJ_TRACESTATE_MAX);
+	bag = len_bound(bag, KSPAN_INJ_BAGGAGE_MAX);
+	__builtin_memcpy(p->span_id, s->ev.ctx.span_id, 8);
+	p->ts_len = ts;
+	p->bag_len = bag;
+	if (bpf_probe_read_kernel(p->ts, ts, st->ts.b) ||
+	    bpf_probe_read_kernel(p->bag, bag, st->bag.b) ||
+	    bpf_map_update_elem(&thread_props, &tid, p, BPF_ANY)) {
+		count(KSPAN_CNT_PROPS_DROPPED);
+		return 0;
+	}
+	return 1;
+}
+
+/* A server request read by this thread (len bytes at the start of the
+ * scratch payload) gets its trace context here, so that the thread's
+ * outgoing requests can carry it without a round trip to userspace. A
+ * global function: the verifier checks it apart from the syscall path. */
+__noinline int kspan_server_read(__u32 len, __u32 tid)
+{
+	struct thread_ctx *t, fresh = {};
+	struct ctx_stage *st;
+	struct scan_buf *sb;
+	struct scratch *s;
+	struct kspan_ctx *c;
+	struct scan *sc;
+	__u32 zero = 0;
+	__u8 sampling = 0;
+	int src, props = 0;
+
+	s = bpf_map_lookup_elem(&scratch, &zero);
 	sb = bpf_map_lookup_elem(&scan_bufs, &zero);
-	if (!sb || len < 5)
-		return;
+	st = bpf_map_lookup_elem(&ctx_stages, &zero);
+	if (!s || !sb || !st || len < 5)
+		return 0;
+	c = &s->ev.ctx;
 	if (len > SCAN_MAX - 1)
 		len = SCAN_MAX - 1;
 	if (bpf_probe_read_kernel(sb->b, scan_bound(len), s->data))
-		return;
+		return 0;
 	if (!starts_request(sb, len))
-		return;
-	scan_head(&sc, len);
-	if (!sc.tp_count && sc.other_ctx) {
-		/* B3 or Jaeger context: userspace reads it for the server span;
-		 * the kernel does not, so this thread's requests get no parent. */
-		if (!t) {
-			bpf_map_update_elem(&thread_ctxs, &tid, &fresh, BPF_ANY);
-			t = bpf_map_lookup_elem(&thread_ctxs, &tid);
-		}
-		if (t) {
-			t->inflight++;
-			t->ctx.valid = 0;
-		}
-		return;
+		return 0;
+	st->ts.len = st->bag.len = 0;
+	st->ts.dropped = st->bag.dropped = 0;
+	st->ts.partial = st->bag.partial = 0;
+	scan_head(sb, len, true);
+	sc = &sb->sc;
+	if (sc->stage_kind) {
+		/* The line goes on past the window: keep its whole members. */
+		if (sc->stage_kind == SK_TRACESTATE)
+			st->ts.partial = 1;
+		else
+			st->bag.partial = 1;
+		stage_line(sb);
 	}
-	if (sc.tp_count == 1 && parse_traceparent(sb, sc.tp_off, sc.len, c)) {
+	src = extract_ctx(sc, sb, c, &sampling);
+	if (src) {
 		c->remote = 1;
 	} else {
 		random_bytes(c->trace_id, 16);
 		__builtin_memset(c->parent_id, 0, 8);
-		c->flags = 1;
+		c->flags = sampling != SAMPLING_DROP;
 	}
 	random_bytes(c->span_id, 8);
 	c->valid = 1;
+	t = bpf_map_lookup_elem(&thread_ctxs, &tid);
 	if (!t) {
 		bpf_map_update_elem(&thread_ctxs, &tid, &fresh, BPF_ANY);
 		t = bpf_map_lookup_elem(&thread_ctxs, &tid);
 		if (!t)
-			return;
+			return 0;
 	}
 	/* A thread with several requests in flight (an event loop) gives no
 	 * parent: its outgoing requests start traces of their own. */
-	t->ctx = *c;
-	if (t->inflight++)
+	if (t->inflight++) {
 		t->ctx.valid = 0;
+		t->props = 0;
+		return 0;
+	}
+	t->ctx = *c;
+	if (sc->has_ts || sc->has_bag)
+		props = kspan_keep_props(tid, src == CTX_W3C);
+	t->props = props;
+	return 0;
+}
+
+/* With injection on: server requests read set the thread's context, a
+ * response written ends one request. */
+static __always_inline void server_ctx(struct scratch *s, __u32 len, __u32 tid)
+{
+	struct thread_ctx *t;
+
+	if (s->ev.role == KSPAN_ROLE_CLIENT)
+		return;
+	if (s->ev.dir == KSPAN_DIR_EGRESS) {
+		t = bpf_map_lookup_elem(&thread_ctxs, &tid);
+		if (t && t->inflight && --t->inflight == 0)
+			t->ctx.valid = 0;
+		return;
+	}
+	kspan_server_read(len, tid);
 }
 
 static __always_inline int emit_data(__u64 pid_tgid, struct active_call *a,

@@ -23,7 +23,12 @@
 #define KSPAN_INJ_B3		2	/* b3: <32>-<16>-<0|1>: 57 bytes */
 #define KSPAN_INJ_B3MULTI	4	/* X-B3-TraceId, X-B3-SpanId, X-B3-Sampled: 96 */
 #define KSPAN_INJ_JAEGER	8	/* uber-trace-id: <32>:<16>:0:<2>: 71 bytes */
-#define KSPAN_INJ_MAX_LEN	(70 + 57 + 96 + 71)
+#define KSPAN_INJ_BAGGAGE	16	/* baggage of the server request, carried on */
+#define KSPAN_INJ_IDS_LEN	(70 + 57 + 96 + 71)
+/* tracestate and baggage values carried from a server request to the
+ * thread's outgoing requests, at most (cut at a list-member boundary). */
+#define KSPAN_INJ_TRACESTATE_MAX	512
+#define KSPAN_INJ_BAGGAGE_MAX		1024
 
 enum kspan_event_type {
 	KSPAN_EV_DATA = 1,	/* struct kspan_data_event */
@@ -72,6 +77,12 @@ enum kspan_counter {
 	KSPAN_CNT_INJECT_SKIPPED,	/* requests not injected: already had
 					 * context, or could not be parsed safely */
 	KSPAN_CNT_INJECT_FAILED,	/* push/pull of message data failed */
+	KSPAN_CNT_TRACESTATE_CAPPED,	/* tracestate carried on without its last
+					 * list-members, to fit the limit */
+	KSPAN_CNT_BAGGAGE_CAPPED,	/* the same for baggage */
+	KSPAN_CNT_PROPS_DROPPED,	/* tracestate or baggage not carried on: bytes
+					 * other than VCHAR/SP/HTAB, or the thread's
+					 * copy was evicted */
 	KSPAN_CNT_MAX,
 };
 

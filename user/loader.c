@@ -416,6 +416,9 @@ static int try_load(struct loader *l, const struct loader_opts *o,
 	s->rodata->targ_wakeup_bytes = o->ringbuf_bytes / 4;
 	bpf_map__set_max_entries(s->maps.events, o->ringbuf_bytes);
 	bpf_map__set_max_entries(s->maps.socks, o->max_socks);
+	/* 1.5 KiB a thread: only with injection on. */
+	if (!o->inject)
+		bpf_map__set_max_entries(s->maps.thread_props, 1);
 
 	err = kspan_bpf__load(s);
 	if (err)
@@ -550,7 +553,7 @@ int loader_verify_all(FILE *out)
 		s->rodata->targ_inject = true;
 		s->rodata->targ_tls = true;
 		s->rodata->targ_inject_fmt = KSPAN_INJ_TRACECONTEXT | KSPAN_INJ_B3 |
-					     KSPAN_INJ_B3MULTI | KSPAN_INJ_JAEGER;
+					     KSPAN_INJ_B3MULTI | KSPAN_INJ_JAEGER | KSPAN_INJ_BAGGAGE;
 		err = kspan_bpf__load(s);
 		n++;
 		if (!err) {

@@ -72,8 +72,10 @@ static const char usage[] =
 "                         insert a W3C traceparent header into outgoing plaintext\n"
 "                         HTTP/1.x requests that carry none (changes traffic; off\n"
 "                         by default), so that the callee's spans join the trace;\n"
-"                         OTEL_PROPAGATORS picks the headers: tracecontext\n"
-"                         (default), b3, b3multi, jaeger\n"
+"                         OTEL_PROPAGATORS picks the headers: tracecontext, b3,\n"
+"                         b3multi, jaeger, and baggage to carry on the server\n"
+"                         request's baggage (default: tracecontext,baggage);\n"
+"                         tracecontext carries its tracestate on too\n"
 "      --query-allow K1,K2\n"
 "                         keep the values of these query parameters; every\n"
 "                         other value becomes REDACTED (credentials such as\n"
@@ -397,12 +399,16 @@ static void print_counters(const struct loader *l, const struct kspan_app *a,
 		const struct tracectx_stats *tc = h1_ctx_context_stats(a->h1);
 
 		fprintf(f, "kspan: inject: injected=%llu skipped=%llu failed=%llu unmatched=%llu "
-			"context_unseen=%llu\n",
+			"context_unseen=%llu tracestate_capped=%llu baggage_capped=%llu "
+			"props_dropped=%llu\n",
 			(unsigned long long)k[KSPAN_CNT_INJECTED],
 			(unsigned long long)k[KSPAN_CNT_INJECT_SKIPPED],
 			(unsigned long long)k[KSPAN_CNT_INJECT_FAILED],
 			(unsigned long long)h->injected_unmatched,
-			(unsigned long long)h->context_unseen);
+			(unsigned long long)h->context_unseen,
+			(unsigned long long)k[KSPAN_CNT_TRACESTATE_CAPPED],
+			(unsigned long long)k[KSPAN_CNT_BAGGAGE_CAPPED],
+			(unsigned long long)k[KSPAN_CNT_PROPS_DROPPED]);
 		fprintf(f, "kspan: context: valid=%llu traceparent_invalid=%llu "
 			"traceparent_duplicate=%llu tracestate_invalid=%llu b3_invalid=%llu "
 			"jaeger_invalid=%llu baggage_invalid=%llu\n",
@@ -522,10 +528,10 @@ int main(int argc, char **argv)
 	lo.inject = o.inject;
 	lo.tls = !o.no_tls;
 	if (o.inject) {
-		/* OTEL_PROPAGATORS picks the headers (default tracecontext);
-		 * baggage is not kept in the kernel, so it is not injected. */
+		/* OTEL_PROPAGATORS picks the headers; unset, it is
+		 * "tracecontext,baggage" as in the OpenTelemetry SDKs. */
 		const char *prop = getenv("OTEL_PROPAGATORS");
-		unsigned mask = TRACECTX_W3C;
+		unsigned mask = TRACECTX_W3C | TRACECTX_BAGGAGE;
 
 		if (prop && *prop && tracectx_propagators_parse(prop, &mask) < 0)
 			fprintf(stderr, "kspan: OTEL_PROPAGATORS '%s' names a propagator kspan does "
@@ -539,6 +545,9 @@ int main(int argc, char **argv)
 				"inject (tracecontext, b3, b3multi, jaeger): not injecting\n", prop);
 			lo.inject = false;
 		}
+		/* Baggage goes with the trace headers, never alone. */
+		if (mask & TRACECTX_BAGGAGE)
+			lo.inject_fmt |= KSPAN_INJ_BAGGAGE;
 	}
 	err = loader_start(&l, &lo);
 	if (err) {
