@@ -247,3 +247,52 @@ def test_propagators_pick_what_goes_on(kspan_factory, services, monkeypatch):
         assert header_values(head, "tracestate") == ([ts] if ts else [])
         assert header_values(head, "baggage") == []
     assert k.counters()["inject.injected"] == 2
+
+
+def invalid_cases():
+    """Context the userspace parsers refuse (user/tracectx.c): the kernel
+    must refuse it too, so the thread's request starts a new trace."""
+    t, s = ids("invalid")
+    return {
+        "/x-b3-upper": [f"b3: {t.upper()}-{s}-1"],
+        "/x-b3-long": [f"b3: {t}abcd-{s}-1"],
+        "/x-b3-short-span": [f"b3: {t}-{s[1:]}-1"],
+        "/x-b3-zero": [f"b3: {'0' * 32}-{s}-1"],
+        "/x-b3-state": [f"b3: {t}-{s}-x"],
+        "/x-b3-twice": [f"b3: {t}-{s}-1", f"b3: {t}-{s}-1"],
+        "/x-b3multi-half": [f"X-B3-TraceId: {t}"],
+        "/x-b3multi-sampled": [f"X-B3-TraceId: {t}", f"X-B3-SpanId: {s}", "X-B3-Sampled: yes"],
+        "/x-jaeger-3": [f"uber-trace-id: {t}:{s}:0"],
+        "/x-jaeger-long": [f"uber-trace-id: {t}1:{s}:0:1"],
+        "/x-jaeger-zero": [f"uber-trace-id: {t}:0:0:1"],
+        "/x-jaeger-pct": [f"uber-trace-id: {t}%3A{s}%3A0%3"],
+        "/x-tp-ff": [f"traceparent: ff-{t}-{s}-01"],
+        "/x-tp-00-extra": [f"traceparent: 00-{t}-{s}-01-x"],
+        "/x-tp-upper": [f"traceparent: 00-{t.upper()}-{s}-01"],
+    }
+
+
+def test_invalid_context_starts_new_trace(kspan_factory, services):
+    bad = invalid_cases()
+    t, s = ids("invalid")
+    # Valid after all: a later traceparent version may append fields, and an
+    # invalid traceparent gives way to a valid b3.
+    good = {"/v-tp-01": [f"traceparent: 01-{t}-{s}-01-later"],
+            "/v-tp-bad-b3": [f"traceparent: 00-{t}-{s}-1", f"b3: {t}-{s}-1"]}
+    want = {p: (lines,) for p, lines in {**bad, **good}.items()}
+    k, heads = run(kspan_factory, services, want)
+    spans = k.spans()
+    for path in want:
+        (tp,) = header_values(heads[path], "traceparent")
+        srv = [x for x in spans if x["kind"] == SERVER and x["attrs"]["url.path"] == path]
+        assert len(srv) == 1, path
+        if path in good:
+            assert tp.split("-")[1] == t, path
+            assert srv[0]["traceId"] == t and srv[0]["parentSpanId"] == s, path
+        else:
+            assert tp.split("-")[1] != t and tp.endswith("-01"), path
+            assert srv[0]["traceId"] == tp.split("-")[1] and "parentSpanId" not in srv[0], path
+    c = k.counters()
+    assert c["inject.injected"] == len(want)
+    # Userspace never found a context the kernel did not.
+    assert c["inject.context_unseen"] == 0
