@@ -96,8 +96,8 @@ static const char usage[] =
 "exported, decided from the trace id so every kspan instance agrees.\n"
 "\n"
 "Configuration: every long option can also be set as a key of the --config\n"
-"file (the option without dashes: 'exe: [\"*/nginx\"]', 'port: [8080]',\n"
-"'inject-traceparent: true') or as a KSPAN_* variable (KSPAN_EXE='*/nginx,*python*',\n"
+"file, named without the dashes ('exe: [\"*/nginx\"]', 'port: [8080]',\n"
+"'inject-traceparent: true'), or as a KSPAN_* variable (KSPAN_EXE='*/nginx,*py*',\n"
 "KSPAN_PORT=8080, KSPAN_INJECT_TRACEPARENT=true; KSPAN_CONFIG names the file).\n"
 "The command line wins over the environment (KSPAN_* and OTEL_*), which wins\n"
 "over the file. The file also holds service-names: rules naming processes by\n"
@@ -554,6 +554,8 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &o))
 		return 2;
 	loader_set_verbose(o.verbose);
+	if (o.verbose)
+		naming_set_log(stderr);
 	if (o.output) {
 		out = fopen(o.output, "w");
 		if (!out) {

@@ -23,6 +23,12 @@
 #define NAMING_DIR_MAX		16384	/* entries of a log directory read */
 
 static const struct naming_config *naming_cur;
+static FILE *naming_log;
+
+void naming_set_log(FILE *log)
+{
+	naming_log = log;
+}
 
 void naming_config_init(struct naming_config *nc)
 {
@@ -558,6 +564,12 @@ enum naming_source naming_service_name(const struct naming_config *nc,
 	}
 	if (r)
 		naming_copy(out, outsz, r->name, strlen(r->name));
+	if (naming_log && r)
+		fprintf(naming_log, "kspan: pid %u: service.name '%s' from the %s on line %u\n",
+			p->pid, out, naming_source_name(src), r->line);
+	else if (naming_log)
+		fprintf(naming_log, "kspan: pid %u: service.name '%s' from its %s\n", p->pid, out,
+			naming_source_name(src));
 	free(f);
 	return src;
 }

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define NAMING_RULES_MAX	64	/* rules in service-names.rules */
 #define NAMING_VALUES_MAX	8	/* values of one matcher of a rule */
@@ -83,6 +84,9 @@ void naming_config_free(struct naming_config *nc);
  * copied: it must stay valid while processes are named. */
 void naming_set(const struct naming_config *nc);
 const struct naming_config *naming_get(void);
+/* With a stream, each naming is reported there ("pid N: service.name 'x'
+ * from ..."), for -v. NULL: quiet (the default). */
+void naming_set_log(FILE *log);
 
 /* The service name of p into out (always NUL ended, non-empty if the
  * process has an executable name); returns where it came from. */
