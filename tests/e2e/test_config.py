@@ -194,8 +194,9 @@ service-names:
                      ("container", "its Kubernetes container name"),
                      ("label", "its app.kubernetes.io/name label"),
                      ("plain", "its executable")):
-        assert f"kspan: pid {pids[key]}: service.name '{next(iter(want[ports[key]]))}' from {how}" \
-            in k.stderr, k.stderr
+        name = next(iter(want[ports[key]]))
+        assert f"kspan: pid {pids[key]}: service.name '{name}' from {how}" in k.stderr, \
+            k.stderr
 
 
 def test_config_selects_by_exe_and_port(tmp_path, procs, pyexe):

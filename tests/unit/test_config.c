@@ -203,7 +203,8 @@ static const struct bad_case bad_cases[] = {
 	{ "exe: [a, ~]\n", "t.yaml:1: key 'exe': no value given" },
 	{ "exporter: [otlp, tree, ~]\n", "key 'exporter': no value given" },
 	{ "exporter: []\n", "t.yaml:1: key 'exporter': an empty list" },
-	{ "inject-traceparent: yes\n", "t.yaml:1: key 'inject-traceparent': expected true or false, not 'yes'" },
+	{ "inject-traceparent: yes\n",
+	  "t.yaml:1: key 'inject-traceparent': expected true or false, not 'yes'" },
 	{ "inject-traceparent: [true]\n", "expected a single value, not a list" },
 	{ "pid: 1\npid: 2\n", "t.yaml:2: key 'pid': given twice (first on line 1)" },
 	{ "config: other.yaml\n", "t.yaml:1: key 'config': only on the command line" },
@@ -222,7 +223,8 @@ static const struct bad_case bad_cases[] = {
 	{ "service-names:\n  rule: []\n", "t.yaml:2: key 'service-names.rule': unknown key" },
 	{ "service-names:\n  rules: {a: 1}\n", "key 'service-names.rules': expected a list of rules" },
 	{ "service-names:\n  rules:\n    - exe: x\n", "t.yaml:3: key 'service-names.rules[0]': no name" },
-	{ "service-names:\n  rules:\n    - name: a\n", "t.yaml:3: key 'service-names.rules[0]': no matcher" },
+	{ "service-names:\n  rules:\n    - name: a\n",
+	  "t.yaml:3: key 'service-names.rules[0]': no matcher" },
 	{ "service-names:\n  rules:\n    - name: a\n      exe: x\n    - name: b\n      port: 0\n",
 	  "t.yaml:6: key 'service-names.rules[1].port': invalid port '0'" },
 	{ "service-names:\n  rules:\n    - name: a\n      port: 80x\n", "invalid port '80x'" },
@@ -241,7 +243,8 @@ static const struct bad_case bad_cases[] = {
 	{ "service-names:\n  label-env: [A-B]\n", "'A-B' is not an environment variable name" },
 	{ "service-names:\n  label-files: etc/labels\n", "expected an absolute path" },
 	{ "service-names:\n  log-dir: /var/../etc\n", "expected an absolute path without '..'" },
-	{ "service-names:\n  kubernetes: maybe\n", "key 'service-names.kubernetes': expected true or false" },
+	{ "service-names:\n  kubernetes: maybe\n",
+	  "key 'service-names.kubernetes': expected true or false" },
 };
 
 static void test_bad_files(void **state)
