@@ -85,7 +85,7 @@ static const char usage[] =
 "      --sock-hook NAME   use only this way of finding the socket of a read or\n"
 "                         write: fentry, kprobe, tp or fdwalk (default: the\n"
 "                         first that works, in that order; see kspan probe)\n"
-"  -c, --config FILE      read settings from this YAML file (see below)\n"
+"      --config FILE      read settings from this YAML file (see below)\n"
 "  -v, --verbose          libbpf messages and counters every 5 s on stderr\n"
 "  -h, --help             this text\n"
 "      --version          print the version\n"
@@ -205,6 +205,7 @@ static int cmd_probe(int argc, char **argv)
 enum {
 	OPT_CAP = 256, OPT_LINGER, OPT_IDLE, OPT_MAXCONNS, OPT_VERSION, OPT_NOPAIR, OPT_BAGGAGE,
 	OPT_SOCKHOOK, OPT_QALLOW, OPT_INJECT, OPT_EXE, OPT_PORT, OPT_CGROUP, OPT_CID, OPT_NOTLS,
+	OPT_CONFIG,
 };
 static const struct option longopts[] = {
 	{ "pid", required_argument, NULL, 'p' },
@@ -225,7 +226,7 @@ static const struct option longopts[] = {
 	{ "cgroup", required_argument, NULL, OPT_CGROUP },
 	{ "container-id", required_argument, NULL, OPT_CID },
 	{ "no-tls", no_argument, NULL, OPT_NOTLS },
-	{ "config", required_argument, NULL, 'c' },
+	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -357,7 +358,7 @@ static int apply_opt(void *ctx, int c, char *arg)
 	case 'v':
 		o->verbose = true;
 		break;
-	case 'c':
+	case OPT_CONFIG:
 		break;		/* read before any other option */
 	default:
 		if (c >= OTLP_OPT_FIRST && c <= OTLP_OPT_LAST) {
@@ -387,7 +388,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		config_init(&cfg[i], i);
 		src[i] = &cfg[i];
 	}
-	while ((c = getopt_long(argc, argv, "p:e:o:d:c:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:e:o:d:vh", longopts, NULL)) != -1) {
 		const struct option *opt = config_option_val(&opt_schema, c);
 
 		if (c == 'h') {
@@ -406,7 +407,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			fputs(usage, stderr);
 			return -1;
 		}
-		if (c == 'c')
+		if (c == OPT_CONFIG)
 			path = optarg;
 		if (config_add(&cfg[CONFIG_SRC_CMDLINE], opt, optarg)) {
 			fprintf(stderr, "kspan: too many options (at most %d)\n",
