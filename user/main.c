@@ -9,12 +9,14 @@
 
 #include <bpf/libbpf.h>
 
+#include "config.h"
 #include "conns.h"
 #include "events.h"
 #include "h2session.h"
 #include "export.h"
 #include "ids.h"
 #include "loader.h"
+#include "naming.h"
 #include "otlp.h"
 #include "select.h"
 #include "tail.h"
@@ -85,6 +87,7 @@ static const char usage[] =
 "      --sock-hook NAME   use only this way of finding the socket of a read or\n"
 "                         write: fentry, kprobe, tp or fdwalk (default: the\n"
 "                         first that works, in that order; see kspan probe)\n"
+"      --config FILE      read settings from this YAML file (see below)\n"
 "  -v, --verbose          libbpf messages and counters every 5 s on stderr\n"
 "  -h, --help             this text\n"
 "      --version          print the version\n"
@@ -93,6 +96,18 @@ static const char usage[] =
 "parentbased_always_on (default), parentbased_always_off,\n"
 "parentbased_traceidratio) and OTEL_TRACES_SAMPLER_ARG choose which traces are\n"
 "exported, decided from the trace id so every kspan instance agrees.\n"
+"\n"
+"Configuration: every long option can also be set as a key of the --config\n"
+"file, named without the dashes ('exe: [\"*/nginx\"]', 'port: [8080]',\n"
+"'inject-traceparent: true'), or as a KSPAN_* variable (KSPAN_EXE='*/nginx,*py*',\n"
+"KSPAN_PORT=8080, KSPAN_INJECT_TRACEPARENT=true; KSPAN_CONFIG names the file).\n"
+"The command line wins over the environment (KSPAN_* and OTEL_*), which wins\n"
+"over the file. The file also holds service-names: rules naming processes by\n"
+"executable, cgroup, container id or port. A bad file or value exits with 2.\n"
+"service.name: the process's OTEL_SERVICE_NAME, else service.name in its\n"
+"OTEL_RESOURCE_ATTRIBUTES, else a service-names rule, else its Kubernetes\n"
+"app.kubernetes.io/name label or container name, else its executable's name;\n"
+"a rule with 'override: true' wins over all of these. See README.\n"
 "\n"
 "SIGINT or SIGTERM exports every finished span and exits 0.\n"
 "Counters for everything dropped or skipped go to stderr on exit.\n";
@@ -186,156 +201,219 @@ static int cmd_probe(int argc, char **argv)
 	return chosen_sys >= 0 ? 0 : 1;
 }
 
+/* The options of the tracing command. An option added here can also be set
+ * in the config file and as KSPAN_<NAME>; one that may be given several
+ * times (each value adds one) goes in opt_repeatable too. */
+enum {
+	OPT_CAP = 256, OPT_LINGER, OPT_IDLE, OPT_MAXCONNS, OPT_VERSION, OPT_NOPAIR, OPT_BAGGAGE,
+	OPT_SOCKHOOK, OPT_QALLOW, OPT_INJECT, OPT_EXE, OPT_PORT, OPT_CGROUP, OPT_CID, OPT_NOTLS,
+	OPT_CONFIG,
+};
+static const struct option longopts[] = {
+	{ "pid", required_argument, NULL, 'p' },
+	{ "exporter", required_argument, NULL, 'e' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "capture-bytes", required_argument, NULL, OPT_CAP },
+	{ "linger-ms", required_argument, NULL, OPT_LINGER },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+	{ "max-conns", required_argument, NULL, OPT_MAXCONNS },
+	{ "no-local-pairing", no_argument, NULL, OPT_NOPAIR },
+	{ "baggage-attributes", required_argument, NULL, OPT_BAGGAGE },
+	{ "sock-hook", required_argument, NULL, OPT_SOCKHOOK },
+	{ "query-allow", required_argument, NULL, OPT_QALLOW },
+	{ "inject-traceparent", no_argument, NULL, OPT_INJECT },
+	{ "exe", required_argument, NULL, OPT_EXE },
+	{ "port", required_argument, NULL, OPT_PORT },
+	{ "cgroup", required_argument, NULL, OPT_CGROUP },
+	{ "container-id", required_argument, NULL, OPT_CID },
+	{ "no-tls", no_argument, NULL, OPT_NOTLS },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	OTLP_LONG_OPTIONS,
+	TAIL_LONG_OPTIONS,
+	{},
+};
+static const char *const opt_repeatable[] = {
+	"pid", "exe", "port", "cgroup", "container-id", NULL,
+};
+static const char *const opt_reserved[] = { "config", "help", "version", NULL };
+static const struct config_schema opt_schema = {
+	.options = longopts,
+	.repeatable = opt_repeatable,
+	.reserved = opt_reserved,
+};
+/* Settings by level; they own the strings the options point to. */
+static struct config cfg[CONFIG_SRCS];
+
+static void opts_init(struct opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->cap_len = KSPAN_CAP_DEFAULT;
+	o->linger_ms = 500;
+	o->idle_s = 120;
+	o->max_conns = 16384;
+	o->sock_hook = -1;
+	otlp_config_init(&o->otlp);
+	tail_config_init(&o->tail);
+}
+
+/* One option, from the command line, the environment or the config file. */
+static int apply_opt(void *ctx, int c, char *arg)
+{
+	struct opts *o = ctx;
+	uint32_t v;
+
+	switch (c) {
+	case 'p':
+		if (o->npids >= MAX_PIDS) {
+			fprintf(stderr, "kspan: at most %d --pid options\n", MAX_PIDS);
+			return -1;
+		}
+		if (parse_u32(arg, "pid", 1, 1u << 30, &v))
+			return -1;
+		o->pids[o->npids++] = v;
+		break;
+	case 'e':
+		if (strcmp(arg, "tree") && strcmp(arg, "otlp-json") &&
+		    strcmp(arg, "otlp")) {
+			fprintf(stderr, "kspan: unknown exporter '%s': use tree, otlp or "
+				"otlp-json\n",
+				arg);
+			return -1;
+		}
+		o->exporter = arg;
+		break;
+	case 'o':
+		o->output = arg;
+		break;
+	case 'd':
+		if (parse_u32(arg, "duration", 1, 1u << 30, &v))
+			return -1;
+		o->duration = v;
+		break;
+	case OPT_CAP:
+		if (parse_u32(arg, "--capture-bytes", 64, KSPAN_CAP_MAX, &o->cap_len))
+			return -1;
+		break;
+	case OPT_LINGER:
+		if (parse_u32(arg, "--linger-ms", 0, 600000, &o->linger_ms))
+			return -1;
+		break;
+	case OPT_IDLE:
+		if (parse_u32(arg, "--idle-timeout", 1, 86400, &o->idle_s))
+			return -1;
+		break;
+	case OPT_MAXCONNS:
+		if (parse_u32(arg, "--max-conns", 16, 1u << 22, &o->max_conns))
+			return -1;
+		break;
+	case OPT_EXE:
+	case OPT_PORT:
+	case OPT_CGROUP:
+	case OPT_CID:
+		if (select_add(&o->sel, c == OPT_EXE ? "exe" : c == OPT_PORT ? "port" :
+			       c == OPT_CGROUP ? "cgroup" : "container-id", arg))
+			return -1;
+		break;
+	case OPT_INJECT:
+		o->inject = true;
+		break;
+	case OPT_NOTLS:
+		o->no_tls = true;
+		break;
+	case OPT_QALLOW:
+		for (char *save = NULL, *k = strtok_r(arg, ",", &save); k;
+		     k = strtok_r(NULL, ",", &save)) {
+			if (o->redact.nallow >= REDACT_ALLOW_MAX) {
+				fprintf(stderr, "kspan: at most %d --query-allow names\n",
+					REDACT_ALLOW_MAX);
+				return -1;
+			}
+			o->redact.allow[o->redact.nallow++] = k;
+		}
+		break;
+	case OPT_SOCKHOOK:
+		o->sock_hook = loader_sock_hook_by_name(arg);
+		if (o->sock_hook < 0) {
+			fprintf(stderr, "kspan: unknown --sock-hook '%s': use fentry, kprobe, tp "
+				"or fdwalk\n", arg);
+			return -1;
+		}
+		break;
+	case OPT_NOPAIR:
+		o->no_pairing = true;
+		break;
+	case OPT_BAGGAGE:
+		for (char *save = NULL, *k = strtok_r(arg, ",", &save); k;
+		     k = strtok_r(NULL, ",", &save)) {
+			if (o->nbaggage >= H1_BAGGAGE_KEYS) {
+				fprintf(stderr, "kspan: at most %d --baggage-attributes keys\n",
+					H1_BAGGAGE_KEYS);
+				return -1;
+			}
+			o->baggage_keys[o->nbaggage++] = k;
+		}
+		break;
+	case 'v':
+		o->verbose = true;
+		break;
+	case OPT_CONFIG:
+		break;		/* read before any other option */
+	default:
+		if (c >= OTLP_OPT_FIRST && c <= OTLP_OPT_LAST) {
+			if (otlp_config_option(&o->otlp, otlp_option_name(c), arg))
+				return -1;
+			break;
+		}
+		if (c >= TAIL_OPT_FIRST && c <= TAIL_OPT_LAST) {
+			if (tail_config_option(&o->tail, tail_option_name(c), arg))
+				return -1;
+			break;
+		}
+		fputs(usage, stderr);
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_CAP = 256, OPT_LINGER, OPT_IDLE, OPT_MAXCONNS, OPT_VERSION, OPT_NOPAIR, OPT_BAGGAGE, OPT_SOCKHOOK, OPT_QALLOW, OPT_INJECT,
-	       OPT_EXE, OPT_PORT, OPT_CGROUP, OPT_CID, OPT_NOTLS };
-	static const struct option longopts[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		{ "exporter", required_argument, NULL, 'e' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "capture-bytes", required_argument, NULL, OPT_CAP },
-		{ "linger-ms", required_argument, NULL, OPT_LINGER },
-		{ "idle-timeout", required_argument, NULL, OPT_IDLE },
-		{ "max-conns", required_argument, NULL, OPT_MAXCONNS },
-		{ "no-local-pairing", no_argument, NULL, OPT_NOPAIR },
-		{ "baggage-attributes", required_argument, NULL, OPT_BAGGAGE },
-		{ "sock-hook", required_argument, NULL, OPT_SOCKHOOK },
-		{ "query-allow", required_argument, NULL, OPT_QALLOW },
-		{ "inject-traceparent", no_argument, NULL, OPT_INJECT },
-		{ "exe", required_argument, NULL, OPT_EXE },
-		{ "port", required_argument, NULL, OPT_PORT },
-		{ "cgroup", required_argument, NULL, OPT_CGROUP },
-		{ "container-id", required_argument, NULL, OPT_CID },
-		{ "no-tls", no_argument, NULL, OPT_NOTLS },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		OTLP_LONG_OPTIONS,
-		TAIL_LONG_OPTIONS,
-		{},
-	};
-	uint32_t v;
-	int c;
+	struct config *src[CONFIG_SRCS];
+	const char *path = NULL;
+	struct opts *scratch;
+	int c, err = 0;
 
+	for (int i = 0; i < CONFIG_SRCS; i++) {
+		config_init(&cfg[i], i);
+		src[i] = &cfg[i];
+	}
 	while ((c = getopt_long(argc, argv, "p:e:o:d:vh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			if (o->npids >= MAX_PIDS) {
-				fprintf(stderr, "kspan: at most %d --pid options\n", MAX_PIDS);
-				return -1;
-			}
-			if (parse_u32(optarg, "pid", 1, 1u << 30, &v))
-				return -1;
-			o->pids[o->npids++] = v;
-			break;
-		case 'e':
-			if (strcmp(optarg, "tree") && strcmp(optarg, "otlp-json") &&
-			    strcmp(optarg, "otlp")) {
-				fprintf(stderr, "kspan: unknown exporter '%s': use tree, otlp or "
-					"otlp-json\n",
-					optarg);
-				return -1;
-			}
-			o->exporter = optarg;
-			break;
-		case 'o':
-			o->output = optarg;
-			break;
-		case 'd':
-			if (parse_u32(optarg, "duration", 1, 1u << 30, &v))
-				return -1;
-			o->duration = v;
-			break;
-		case OPT_CAP:
-			if (parse_u32(optarg, "--capture-bytes", 64, KSPAN_CAP_MAX, &o->cap_len))
-				return -1;
-			break;
-		case OPT_LINGER:
-			if (parse_u32(optarg, "--linger-ms", 0, 600000, &o->linger_ms))
-				return -1;
-			break;
-		case OPT_IDLE:
-			if (parse_u32(optarg, "--idle-timeout", 1, 86400, &o->idle_s))
-				return -1;
-			break;
-		case OPT_MAXCONNS:
-			if (parse_u32(optarg, "--max-conns", 16, 1u << 22, &o->max_conns))
-				return -1;
-			break;
-		case OPT_EXE:
-		case OPT_PORT:
-		case OPT_CGROUP:
-		case OPT_CID:
-			if (select_add(&o->sel, c == OPT_EXE ? "exe" : c == OPT_PORT ? "port" :
-				       c == OPT_CGROUP ? "cgroup" : "container-id", optarg))
-				return -1;
-			break;
-		case OPT_INJECT:
-			o->inject = true;
-			break;
-		case OPT_NOTLS:
-			o->no_tls = true;
-			break;
-		case OPT_QALLOW:
-			for (char *save = NULL, *k = strtok_r(optarg, ",", &save); k;
-			     k = strtok_r(NULL, ",", &save)) {
-				if (o->redact.nallow >= REDACT_ALLOW_MAX) {
-					fprintf(stderr, "kspan: at most %d --query-allow names\n",
-						REDACT_ALLOW_MAX);
-					return -1;
-				}
-				o->redact.allow[o->redact.nallow++] = k;
-			}
-			break;
-		case OPT_SOCKHOOK:
-			o->sock_hook = loader_sock_hook_by_name(optarg);
-			if (o->sock_hook < 0) {
-				fprintf(stderr, "kspan: unknown --sock-hook '%s': use fentry, kprobe, tp "
-					"or fdwalk\n", optarg);
-				return -1;
-			}
-			break;
-		case OPT_NOPAIR:
-			o->no_pairing = true;
-			break;
-		case OPT_BAGGAGE:
-			for (char *save = NULL, *k = strtok_r(optarg, ",", &save); k;
-			     k = strtok_r(NULL, ",", &save)) {
-				if (o->nbaggage >= H1_BAGGAGE_KEYS) {
-					fprintf(stderr, "kspan: at most %d --baggage-attributes keys\n",
-						H1_BAGGAGE_KEYS);
-					return -1;
-				}
-				o->baggage_keys[o->nbaggage++] = k;
-			}
-			break;
-		case 'v':
-			o->verbose = true;
-			break;
-		case 'h':
+		const struct option *opt = config_option_val(&opt_schema, c);
+
+		if (c == 'h') {
 			fputs(usage, stdout);
 			fputs("\n", stdout);
 			fputs(tail_usage, stdout);
 			fputs("\n", stdout);
 			fputs(otlp_usage, stdout);
 			exit(0);
-		case OPT_VERSION:
+		}
+		if (c == OPT_VERSION) {
 			printf("kspan %s\n", KSPAN_VERSION);
 			exit(0);
-		default:
-			if (c >= OTLP_OPT_FIRST && c <= OTLP_OPT_LAST) {
-				if (otlp_config_option(&o->otlp, otlp_option_name(c), optarg))
-					return -1;
-				break;
-			}
-			if (c >= TAIL_OPT_FIRST && c <= TAIL_OPT_LAST) {
-				if (tail_config_option(&o->tail, tail_option_name(c), optarg))
-					return -1;
-				break;
-			}
+		}
+		if (!opt) {
 			fputs(usage, stderr);
+			return -1;
+		}
+		if (c == OPT_CONFIG)
+			path = optarg;
+		if (config_add(&cfg[CONFIG_SRC_CMDLINE], opt, optarg)) {
+			fprintf(stderr, "kspan: too many options (at most %d)\n",
+				CONFIG_SETTINGS_MAX);
 			return -1;
 		}
 	}
@@ -343,6 +421,33 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "kspan: unexpected argument '%s' (see kspan --help)\n", argv[optind]);
 		return -1;
 	}
+	if (!path && getenv("KSPAN_CONFIG") && *getenv("KSPAN_CONFIG"))
+		path = getenv("KSPAN_CONFIG");
+	if (path && config_load(&cfg[CONFIG_SRC_FILE], &opt_schema, path, stderr))
+		return -1;
+	if (config_from_env(&cfg[CONFIG_SRC_ENV], &opt_schema, NULL, stderr))
+		return -1;
+	/* Every value of the file and the environment must be valid, also
+	 * those a higher level replaces. */
+	scratch = malloc(sizeof(*scratch));
+	if (!scratch)
+		return -1;
+	for (int i = CONFIG_SRC_FILE; i <= CONFIG_SRC_ENV && !err; i++) {
+		opts_init(scratch);
+		err = config_check(&cfg[i], apply_opt, scratch, stderr);
+	}
+	free(scratch);
+	if (err)
+		return -1;
+	/* OTEL_* variables sit with KSPAN_* ones: above the file. */
+	if (config_apply(src, CONFIG_SRC_FILE, apply_opt, o, stderr))
+		return -1;
+	otlp_config_from_env(&o->otlp, NULL, stderr);
+	if (config_apply(src, CONFIG_SRC_ENV, apply_opt, o, stderr) ||
+	    config_apply(src, CONFIG_SRC_CMDLINE, apply_opt, o, stderr))
+		return -1;
+	if (cfg[CONFIG_SRC_FILE].has_naming)
+		naming_set(&cfg[CONFIG_SRC_FILE].naming);
 	return 0;
 }
 
@@ -434,13 +539,7 @@ static void print_counters(const struct loader *l, const struct kspan_app *a,
 
 int main(int argc, char **argv)
 {
-	struct opts o = {
-		.cap_len = KSPAN_CAP_DEFAULT,
-		.linger_ms = 500,
-		.idle_s = 120,
-		.max_conns = 16384,
-		.sock_hook = -1,
-	};
+	static struct opts o;
 	struct loader_opts lo = {};
 	struct ring_buffer *rb = NULL;
 	struct exporter *exp = NULL;
@@ -458,12 +557,12 @@ int main(int argc, char **argv)
 		loader_set_verbose(false);
 		return cmd_probe(argc - 1, argv + 1);
 	}
-	otlp_config_init(&o.otlp);
-	tail_config_init(&o.tail);
-	otlp_config_from_env(&o.otlp, NULL, stderr);
+	opts_init(&o);
 	if (parse_args(argc, argv, &o))
 		return 2;
 	loader_set_verbose(o.verbose);
+	if (o.verbose)
+		naming_set_log(stderr);
 	if (o.output) {
 		out = fopen(o.output, "w");
 		if (!out) {
@@ -620,5 +719,8 @@ cleanup:
 	tail_sampler_free(tail);
 	if (out != stdout)
 		fclose(out);
+	naming_set(NULL);
+	for (int i = 0; i < CONFIG_SRCS; i++)
+		config_free(&cfg[i]);
 	return err;
 }

@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "naming.h"
 #include "proc.h"
 #include "proc_internal.h"
 #include "strutil.h"
@@ -259,6 +260,7 @@ static bool proc_fill(struct proc_info *pi, uint32_t pid)
 	static char linkbuf[PROC_LINK_MAX];
 	static const char deleted[] = " (deleted)";
 	char path[64], comm[64];
+	struct naming_proc np;
 	const char *base;
 	bool complete;
 	ssize_t n;
@@ -299,11 +301,15 @@ static bool proc_fill(struct proc_info *pi, uint32_t pid)
 	complete = n > 0 || !pi->exe_path[0];
 
 	n = proc_read(pid, "environ", envbuf, sizeof(envbuf));
-	if (n > 0 && proc_service_from_environ(pi->service_name, sizeof(pi->service_name),
-					       envbuf, n) && pi->service_name[0])
-		return complete;
-	proc_copy(pi->service_name, sizeof(pi->service_name), pi->exe_name,
-		  strlen(pi->exe_name));
+	np = (struct naming_proc){
+		.pid = pid,
+		.proc_root = "/proc",
+		.env = envbuf,
+		.envlen = n > 0 ? (size_t)n : 0,
+		.exe_path = pi->exe_path,
+		.exe_name = pi->exe_name,
+	};
+	naming_service_name(naming_get(), &np, pi->service_name, sizeof(pi->service_name));
 	return complete;
 }
 

@@ -7,8 +7,8 @@
 
 struct proc_info {
 	uint32_t pid;
-	char service_name[128];	/* OTEL_SERVICE_NAME, else service.name in
-				 * OTEL_RESOURCE_ATTRIBUTES, else exe name */
+	char service_name[128];	/* as naming.h says: OTEL_SERVICE_NAME,
+				 * naming rules, Kubernetes, exe name */
 	char exe_name[64];
 	char exe_path[256];
 	char command_line[512];	/* argv joined by spaces, secrets redacted */
