@@ -333,6 +333,10 @@ def test_python_urllib(kspan_factory, tls_server, tmp_path):
         check_span(c, CLIENT, "GET", path, code, tls_server.port)
         if query:
             assert s["attrs"]["url.query"] == "q=REDACTED"
+        # A connection per request, each with its handshake (blocking
+        # SSL_do_handshake on both sides).
+        assert s["attrs"]["kspan.tls.handshake_us"] > 0
+        assert c["attrs"]["kspan.tls.handshake_us"] > 0
     # urllib opens a connection per request.
     assert len({c["attrs"]["network.peer.port"] for c in clients}) == 1
     assert len({s["attrs"]["client.port"] for s in servers}) == len(paths)
