@@ -96,7 +96,17 @@ http {{
         Status 499 is nginx's note that the client closed first (wrk does
         so when it stops): no response went out, so no span can end."""
         os.kill(self.p.pid, signal.SIGUSR1)  # reopen logs: flushes the buffer
-        time.sleep(0.3)
+        # The worker flushes when it gets to the signal, and its 1 s flush
+        # timer would anyway: wait for that, and for the size to settle (a
+        # busy machine delays both; a line counted late would be counted
+        # in the next mode).
+        start, size = time.monotonic(), -1
+        while time.monotonic() - start < 10:
+            time.sleep(0.3)
+            now = self.log.stat().st_size if self.log.exists() else 0
+            if now == size and time.monotonic() - start >= 1.2:
+                break
+            size = now
         if not self.log.exists():
             return 0
         return sum(1 for line in open(self.log) if '" 499 ' not in line)
@@ -138,7 +148,8 @@ class Kspan:
                         counters[f"{group}.{k}"] = int(v)
         # Kept for a span count mismatch: where the requests went.
         self.summary = [ln for ln in text.splitlines()
-                        if ln.startswith(("kspan: conns:", "kspan: http1:", "kspan: spans:", "kspan: tls:"))]
+                        if ln.startswith(("kspan: bpf:", "kspan: events:", "kspan: conns:", "kspan: http1:",
+                                           "kspan: spans:", "kspan: tls:"))]
         return counters, hwm
 
 
