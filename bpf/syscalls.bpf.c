@@ -59,33 +59,6 @@ static __always_inline bool op_is_egress(__u8 op)
 	       op == KSPAN_OP_SENDFILE;
 }
 
-/* fd of the current task -> struct sock, or NULL when fd is not a TCP
- * socket. Used once per connection, and for data when no socket hook is
- * attached. */
-static __always_inline struct sock *fd_to_sk(int fd)
-{
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds, *file;
-	struct socket *sock;
-	struct sock *sk;
-	umode_t mode;
-
-	if (fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
-		return NULL;
-	mode = BPF_CORE_READ(file, f_inode, i_mode);
-	if ((mode & S_IFMT) != S_IFSOCK)
-		return NULL;
-	sock = BPF_CORE_READ(file, private_data);
-	sk = BPF_CORE_READ(sock, sk);
-	if (!sk || !sk_is_tcp(sk))
-		return NULL;
-	return sk;
-}
-
 static __always_inline void fill_hdr(struct kspan_event_hdr *h, __u32 type,
 				     __u64 pid_tgid, struct active_call *a,
 				     __u64 cookie)

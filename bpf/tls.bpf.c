@@ -31,6 +31,26 @@ struct {
 	__uint(max_entries, 64 << 10);
 } tls_procs SEC(".maps");
 
+/* Handshakes of SSL *s in progress or done, for their duration: the first
+ * handshake call's entry, kept until the call that completes it returns. */
+struct tls_hs {
+	__u64 start;		/* monotonic ns */
+	__u8 done;		/* reported: later calls are not a handshake */
+	__u8 pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tls_ssl_key);
+	__type(value, struct tls_hs);
+} tls_hs SEC(".maps");
+
+static __always_inline bool op_is_handshake(__u8 op)
+{
+	return op == KSPAN_TLS_OP_HANDSHAKE || op == KSPAN_TLS_OP_HANDSHAKE_GNUTLS;
+}
+
 static __always_inline int tls_enter(void *ssl, const void *buf, void *len_ptr, __u8 op)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -49,6 +69,13 @@ static __always_inline int tls_enter(void *ssl, const void *buf, void *len_ptr, 
 	n.op = op;
 	if (bpf_map_update_elem(&tls_calls, &tid, &n, BPF_ANY))
 		tls_count(KSPAN_TLS_CNT_CALLS_FULL, 1);
+	if (op_is_handshake(op)) {
+		struct tls_ssl_key k = { .tgid = pid_tgid >> 32, .ssl = (__u64)ssl };
+		struct tls_hs h = { .start = n.ts };
+
+		/* Only the first call of a non-blocking handshake starts it. */
+		bpf_map_update_elem(&tls_hs, &k, &h, BPF_NOEXIST);
+	}
 	return 0;
 }
 
@@ -102,51 +129,18 @@ static __always_inline struct kspan_sock *tls_resolve(__u64 pid_tgid, struct tls
 	return sock;
 }
 
-static __always_inline void tls_emit(__u64 pid_tgid, struct tls_call *c,
-				     struct kspan_sock *sock, __u64 n)
+/* A handshake call succeeded: report the handshake once, from the entry of
+ * the first call on this SSL *. */
+static __always_inline void tls_handshake_done(__u64 pid_tgid, struct tls_call *c,
+					       struct kspan_sock *sock)
 {
-	bool egress = c->op == KSPAN_TLS_OP_WRITE || c->op == KSPAN_TLS_OP_WRITE_EX;
-	struct scratch *s;
-	__u32 zero = 0, len;
+	struct tls_ssl_key k = { .tgid = pid_tgid >> 32, .ssl = c->ssl };
+	struct tls_hs *h = bpf_map_lookup_elem(&tls_hs, &k);
 
-	s = bpf_map_lookup_elem(&scratch, &zero);
-	if (!s)
+	if (!h || h->done)
 		return;
-	s->ev.hdr.type = KSPAN_EV_TLS_DATA;
-	s->ev.hdr.pid = pid_tgid >> 32;
-	s->ev.hdr.tid = (__u32)pid_tgid;
-	s->ev.hdr.fd = c->fd;
-	s->ev.hdr.cookie = sock->cookie;
-	s->ev.hdr.ts_enter = c->ts;
-	/* The bytes moved at the socket call inside, if there was one: the
-	 * library may return much later. */
-	s->ev.hdr.ts_exit = c->ts_io ? c->ts_io : bpf_ktime_get_ns();
-	s->ev.tuple = sock->tuple;
-	s->ev.ret = n;
-	s->ev.dir = egress ? KSPAN_DIR_EGRESS : KSPAN_DIR_INGRESS;
-	s->ev.op = c->op;
-	s->ev.role = sock->role;
-	s->ev.pad = 0;
-	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
-	__builtin_memset(&s->ev.ctx, 0, sizeof(s->ev.ctx));
-
-	len = n < targ_cap_len ? n : targ_cap_len;
-	if (len > KSPAN_CAP_MAX)
-		len = KSPAN_CAP_MAX;
-	if (len && bpf_probe_read_user(s->data, len, (void *)c->buf)) {
-		count(KSPAN_CNT_READ_FAULT);
-		len = 0;
-	}
-	if (len < n)
-		count(KSPAN_CNT_TRUNCATED);
-	s->ev.cap_len = len;
-	if (bpf_ringbuf_output(&events, s, sizeof(s->ev) + (len & (KSPAN_CAP_MAX * 2 - 1)),
-			       wakeup_flags())) {
-		count(KSPAN_CNT_RB_FULL);
-		return;
-	}
-	count(KSPAN_CNT_EVENTS);
-	tls_count(KSPAN_TLS_CNT_EVENTS, 1);
+	h->done = 1;
+	tls_emit_handshake(pid_tgid, c->fd, sock, h->start);
 }
 
 /* ret: the function's return value, sign-extended from its C type. */
@@ -168,12 +162,15 @@ static __always_inline int tls_return(long ret)
 		/* 1 on success, the count in *readbytes or *written */
 		if (ret == 1 && bpf_probe_read_user(&n, sizeof(n), (void *)c.len_ptr))
 			n = 0;
-	} else if (c.op != KSPAN_TLS_OP_HANDSHAKE && ret > 0) {
+	} else if (!op_is_handshake(c.op) && ret > 0) {
 		n = ret;
 	}
 	/* Every call binds its SSL * when it can, so that later calls which
 	 * touch no socket (data already decrypted) still know theirs. */
 	sock = tls_resolve(pid_tgid, &c);
+	if (op_is_handshake(c.op) && sock &&
+	    ret == (c.op == KSPAN_TLS_OP_HANDSHAKE ? 1 : 0))
+		tls_handshake_done(pid_tgid, &c, sock);
 	if (!n)
 		return 0;
 	if (!sock) {
@@ -216,11 +213,19 @@ int BPF_KPROBE(tls_read_ex, void *ssl, void *buf, __u64 num, void *readbytes)
 	return tls_enter(ssl, buf, readbytes, KSPAN_TLS_OP_READ_EX);
 }
 
-/* int SSL_do_handshake(SSL *s); int gnutls_handshake(gnutls_session_t s) */
+/* int SSL_do_handshake(SSL *s): 1 when done. SSL_connect and SSL_accept
+ * end in a call to it. */
 SEC("uprobe")
 int BPF_KPROBE(tls_handshake, void *ssl)
 {
 	return tls_enter(ssl, NULL, NULL, KSPAN_TLS_OP_HANDSHAKE);
+}
+
+/* int gnutls_handshake(gnutls_session_t s): 0 when done. */
+SEC("uprobe")
+int BPF_KPROBE(tls_handshake_gnutls, void *ssl)
+{
+	return tls_enter(ssl, NULL, NULL, KSPAN_TLS_OP_HANDSHAKE_GNUTLS);
 }
 
 /* Functions returning int: the upper half of the register is undefined. */
@@ -246,6 +251,7 @@ int BPF_KPROBE(tls_free, void *ssl)
 	struct tls_ssl_key k = { .tgid = pid_tgid >> 32, .ssl = (__u64)ssl };
 
 	bpf_map_delete_elem(&tls_ssls, &k);
+	bpf_map_delete_elem(&tls_hs, &k);
 	return 0;
 }
 

@@ -275,4 +275,74 @@ static __always_inline bool tls_sys_data(__u64 pid_tgid, struct sock *sk,
 	return true;
 }
 
+/* The plaintext of a library call as a KSPAN_EV_TLS_DATA event on sock. */
+static __always_inline void tls_emit(__u64 pid_tgid, struct tls_call *c,
+				     struct kspan_sock *sock, __u64 n)
+{
+	bool egress = c->op == KSPAN_TLS_OP_WRITE || c->op == KSPAN_TLS_OP_WRITE_EX;
+	struct scratch *s;
+	__u32 zero = 0, len;
+
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return;
+	s->ev.hdr.type = KSPAN_EV_TLS_DATA;
+	s->ev.hdr.pid = pid_tgid >> 32;
+	s->ev.hdr.tid = (__u32)pid_tgid;
+	s->ev.hdr.fd = c->fd;
+	s->ev.hdr.cookie = sock->cookie;
+	s->ev.hdr.ts_enter = c->ts;
+	/* The bytes moved at the socket call inside, if there was one: the
+	 * library may return much later. */
+	s->ev.hdr.ts_exit = c->ts_io ? c->ts_io : bpf_ktime_get_ns();
+	s->ev.tuple = sock->tuple;
+	s->ev.ret = n;
+	s->ev.dir = egress ? KSPAN_DIR_EGRESS : KSPAN_DIR_INGRESS;
+	s->ev.op = c->op;
+	s->ev.role = sock->role;
+	s->ev.pad = 0;
+	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+	__builtin_memset(&s->ev.ctx, 0, sizeof(s->ev.ctx));
+
+	len = n < targ_cap_len ? n : targ_cap_len;
+	if (len > KSPAN_CAP_MAX)
+		len = KSPAN_CAP_MAX;
+	if (len && bpf_probe_read_user(s->data, len, (void *)c->buf)) {
+		count(KSPAN_CNT_READ_FAULT);
+		len = 0;
+	}
+	if (len < n)
+		count(KSPAN_CNT_TRUNCATED);
+	s->ev.cap_len = len;
+	if (bpf_ringbuf_output(&events, s, sizeof(s->ev) + (len & (KSPAN_CAP_MAX * 2 - 1)),
+			       wakeup_flags())) {
+		count(KSPAN_CNT_RB_FULL);
+		return;
+	}
+	count(KSPAN_CNT_EVENTS);
+	tls_count(KSPAN_TLS_CNT_EVENTS, 1);
+}
+
+/* A handshake that completed on sock: began at start, ends now. */
+static __always_inline void tls_emit_handshake(__u64 pid_tgid, __s32 fd, struct kspan_sock *sock,
+					       __u64 start)
+{
+	struct kspan_tls_handshake_event *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(KSPAN_CNT_RB_FULL);
+		return;
+	}
+	e->hdr.type = KSPAN_EV_TLS_HANDSHAKE;
+	e->hdr.pid = pid_tgid >> 32;
+	e->hdr.tid = (__u32)pid_tgid;
+	e->hdr.fd = fd;
+	e->hdr.cookie = sock->cookie;
+	e->hdr.ts_enter = start;
+	e->hdr.ts_exit = bpf_ktime_get_ns();
+	bpf_ringbuf_submit(e, wakeup_flags());
+	tls_count(KSPAN_TLS_CNT_HANDSHAKES, 1);
+}
+
 #endif /* __KSPAN_TLS_BPF_H */

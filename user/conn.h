@@ -31,6 +31,7 @@ struct conn {
 	bool seen_open;			/* connect() or accept() was seen */
 	bool tls;			/* plaintext comes from TLS uprobes */
 	uint16_t tls_version;		/* from the ServerHello, e.g. 0x0304; 0: unknown */
+	uint64_t tls_handshake_ns;	/* the handshake kspan saw complete; 0: none */
 	struct kspan_tuple tuple;
 	uint64_t last_ns;		/* last event, monotonic */
 	char comm[KSPAN_COMM_LEN];

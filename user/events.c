@@ -32,6 +32,7 @@ static void conn_info(const struct conn *c, struct h1_conn_info *ci)
 	ci->seen_open = c->seen_open;
 	ci->tls = c->tls;
 	ci->tls_version = c->tls ? tls_version_name(c->tls_version) : NULL;
+	ci->tls_handshake_ns = c->tls_handshake_ns;
 }
 
 static void conn_release(void *ctx, struct conn *c)
@@ -236,6 +237,14 @@ int app_handle_event(void *ctx, void *data, size_t size)
 		}
 		break;
 	}
+	case KSPAN_EV_TLS_HANDSHAKE:
+		if (size < sizeof(struct kspan_tls_handshake_event) || h->ts_exit < h->ts_enter) {
+			a->st.bad_records++;
+			return 0;
+		}
+		c = conn_get(a->conns, h->cookie, h->pid, h->ts_exit);
+		c->tls_handshake_ns = h->ts_exit - h->ts_enter;
+		break;
 	case KSPAN_EV_CONN: {
 		const struct kspan_conn_event *e = data;
 

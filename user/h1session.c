@@ -296,6 +296,9 @@ static void build_span(struct h1_ctx *c, const struct h1_conn_info *ci,
 	httpattr_fill(sp, ci, &a);
 	if (ci->tls_version)
 		span_attr_str(sp, "tls.protocol.version", ci->tls_version, strlen(ci->tls_version));
+	/* On the request that opened the connection only. */
+	if (ci->tls_handshake_ns && r->seq == 1)
+		span_attr_int(sp, "kspan.tls.handshake_us", (int64_t)(ci->tls_handshake_ns / 1000));
 	httpattr_baggage(sp, c->bag_keys, c->nbag_keys, r->bag, r->bag_len);
 	httpattr_status(sp, ci->client, r->status);
 	httpattr_name(sp, &a);

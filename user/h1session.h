@@ -77,6 +77,7 @@ struct h1_conn_info {
 					 * on both ends agree */
 	bool tls;			/* HTTP over TLS: url.scheme https */
 	const char *tls_version;	/* tls.protocol.version ("1.3"), or NULL */
+	uint64_t tls_handshake_ns;	/* TLS handshake of the connection, 0: not seen */
 };
 
 struct h1_session {

@@ -7,8 +7,8 @@
  * inside containers work too; every later process that maps the same file
  * is covered from its first call. Executable mappings of traced processes
  * are checked once per file for the OpenSSL or GnuTLS functions (libssl,
- * libgnutls, node, static binaries); files without them are remembered so
- * that their ELF is read only once.
+ * libgnutls, node, static binaries) and for Go's crypto/tls (tls_go.c);
+ * files without them are remembered so that their ELF is read only once.
  *
  * Processes are found by a scan of /proc at start, through the tls_exec
  * program for programs started later (their maps are read 50 ms, 250 ms,
@@ -38,7 +38,9 @@
 #define TLS_PROC_LIBS		8
 #define TLS_PENDING_MAX		1024
 #define TLS_NEG_MAX		8192	/* power of two */
-#define TLS_LINKS_MAX		(2 * TLS_SYM_MAX)
+/* Entry and return probes of each library function, and for Go the entry
+ * and every RET of each crypto/tls function. */
+#define TLS_LINKS_MAX		(2 * TLS_SYM_MAX + KSPAN_TLS_GO_FN_MAX * (1 + TLS_GO_RET_MAX))
 #define NS			1000000000ull
 #define TLS_GRACE_NS		(10 * NS)
 #define TLS_RESCAN_NS		(10 * NS)
@@ -182,16 +184,16 @@ static int hooks_for(struct tls_ctx *t, unsigned kinds, struct tls_hook *h)
 		h[n++] = (struct tls_hook){ TLS_SYM_GNUTLS_SEND, true, s->progs.tls_write, s->progs.tls_ret_long };
 		h[n++] = (struct tls_hook){ TLS_SYM_GNUTLS_RECV, true, s->progs.tls_read, s->progs.tls_ret_long };
 		h[n++] = (struct tls_hook){ TLS_SYM_GNUTLS_SEND_RANGE, false, s->progs.tls_write, s->progs.tls_ret_long };
-		h[n++] = (struct tls_hook){ TLS_SYM_GNUTLS_HANDSHAKE, false, s->progs.tls_handshake, s->progs.tls_ret_int };
+		h[n++] = (struct tls_hook){ TLS_SYM_GNUTLS_HANDSHAKE, false, s->progs.tls_handshake_gnutls, s->progs.tls_ret_int };
 		h[n++] = (struct tls_hook){ TLS_SYM_GNUTLS_DEINIT, false, s->progs.tls_free, NULL };
 	}
 	return n;
 }
 
 static int attach_one(struct tls_ctx *t, struct tls_lib *l, struct bpf_program *p,
-		      const char *path, uint64_t off, bool ret)
+		      const char *path, uint64_t off, bool ret, uint64_t cookie)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret);
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret, .bpf_cookie = cookie);
 	struct bpf_link *link;
 
 	if (l->nlinks >= TLS_LINKS_MAX)
@@ -205,9 +207,43 @@ static int attach_one(struct tls_ctx *t, struct tls_lib *l, struct bpf_program *
 	return 0;
 }
 
+_Static_assert(TLS_LIBS_MAX <= KSPAN_TLS_GO_SLOTS, "a tls_go_cfgs slot per library");
+
+/* Go crypto/tls: the binary's offsets into tls_go_cfgs[slot], then each
+ * function's RET probes and its entry probe, all with the cookie
+ * (function << 16 | slot). RETs first, as for uretprobes. */
+static int attach_go(struct tls_ctx *t, struct tls_lib *l, int slot, const char *path,
+		     const struct tls_go *go)
+{
+#if defined(__x86_64__)
+	struct kspan_bpf *s = t->skel;
+	uint32_t key = slot;
+	int err = 0;
+
+	if (bpf_map_update_elem(bpf_map__fd(s->maps.tls_go_cfgs), &key, &go->cfg, BPF_ANY))
+		return -errno;
+	for (int fn = 0; fn < KSPAN_TLS_GO_FN_MAX && !err; fn++) {
+		uint64_t cookie = (uint64_t)fn << 16 | (uint32_t)slot;
+
+		if (!go->entry_off[fn])
+			continue;
+		/* Write is read whole at its entry: no return probes. */
+		for (uint32_t i = 0; i < go->nret[fn] && fn != KSPAN_TLS_GO_WRITE && !err; i++)
+			err = attach_one(t, l, s->progs.tls_go_ret, path, go->ret_off[fn][i],
+					 false, cookie);
+		if (!err)
+			err = attach_one(t, l, s->progs.tls_go_enter, path, go->entry_off[fn],
+					 false, cookie);
+	}
+	return err;
+#else
+	return -EOPNOTSUPP;
+#endif
+}
+
 /* Attach every hook the file has. Returns the library's index or -errno. */
 static int lib_attach(struct tls_ctx *t, uint64_t dev, uint64_t ino, const char *path,
-		      const char *name, const struct tls_syms *syms)
+		      const char *name, const struct tls_syms *syms, const struct tls_go *go)
 {
 	struct tls_hook hooks[TLS_SYM_MAX];
 	struct tls_lib *l = NULL;
@@ -234,12 +270,14 @@ static int lib_attach(struct tls_ctx *t, uint64_t dev, uint64_t ino, const char 
 		/* The return probe first: a call entered between the two
 		 * would otherwise leave its record behind for good. */
 		if (hooks[k].ret)
-			err = attach_one(t, l, hooks[k].ret, path, off, true);
+			err = attach_one(t, l, hooks[k].ret, path, off, true, 0);
 		if (!err)
-			err = attach_one(t, l, hooks[k].entry, path, off, false);
+			err = attach_one(t, l, hooks[k].entry, path, off, false, 0);
 		if (err && !hooks[k].need)
 			err = 0;
 	}
+	if (!err && go)
+		err = attach_go(t, l, i, path, go);
 	l->path = strdup(name);
 	t->st.libs++;
 	t->st.probes += l->nlinks;
@@ -252,10 +290,16 @@ static int lib_attach(struct tls_ctx *t, uint64_t dev, uint64_t ino, const char 
 		t->st.detached--;
 		return err;
 	}
-	if (t->verbose)
-		fprintf(stderr, "kspan: tls: attached %d probes to %s (%s%s)\n", l->nlinks, name,
-			l->kinds & TLS_LIB_OPENSSL ? "openssl" : "",
-			l->kinds & TLS_LIB_GNUTLS ? " gnutls" : "");
+	if (t->verbose) {
+		char what[128];
+
+		snprintf(what, sizeof(what), "%s%s%s", l->kinds & TLS_LIB_OPENSSL ? " openssl" : "",
+			 l->kinds & TLS_LIB_GNUTLS ? " gnutls" : "", go ? " go crypto/tls" : "");
+		fprintf(stderr, "kspan: tls: attached %d probes to %s (%s%s%s%s)\n", l->nlinks,
+			name, what + 1, go ? ", " : "", go ? go->version : "",
+			!go ? "" : go->from_dwarf ? ", offsets from DWARF" :
+			", offsets of its Go version");
+	}
 	return i;
 }
 
@@ -313,7 +357,9 @@ static void scan_pid(struct tls_ctx *t, uint32_t pid, uint64_t now)
 	t->st.scans++;
 	while (fgets(line, sizeof(line), f)) {
 		struct tls_syms syms;
+		struct tls_go go;
 		uint64_t dev;
+		int gr;
 		bool dup = false;
 		int li;
 
@@ -334,12 +380,20 @@ static void scan_pid(struct tls_ctx *t, uint32_t pid, uint64_t now)
 				continue;
 			snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
 			t->st.elf_checked++;
-			if (tls_elf_resolve(fdpath, &syms) < 0 || !syms.kinds) {
+			gr = tls_elf_resolve(fdpath, &syms);
+			if (gr >= 0)
+				gr = tls_go_inspect(fdpath, &go);
+			if (gr > 0)
+				syms.kinds |= TLS_LIB_GO;
+			else if (gr == -1)
+				fprintf(stderr, "kspan: tls: %s: Go crypto/tls is not traced: %s\n",
+					path, go.why);
+			if (!syms.kinds) {
 				close(fd);
 				neg_add(t, dev, e.ino);
 				continue;
 			}
-			li = lib_attach(t, dev, e.ino, fdpath, path, &syms);
+			li = lib_attach(t, dev, e.ino, fdpath, path, &syms, gr > 0 ? &go : NULL);
 			close(fd);
 			if (li < 0) {
 				neg_add(t, dev, e.ino);
@@ -517,7 +571,7 @@ void tls_print_counters(const struct tls_ctx *t, FILE *f)
 	tls_counters(t, k);
 	fprintf(f, "kspan: tls: libs=%llu probes=%llu attach_failed=%llu detached=%llu "
 		"plaintext_events=%llu cipher_skipped=%llu cipher_bytes=%llu no_sock=%llu "
-		"calls_full=%llu hellos=%llu\n",
+		"calls_full=%llu hellos=%llu handshakes=%llu go_not_tcp=%llu\n",
 		(unsigned long long)t->st.libs, (unsigned long long)t->st.probes,
 		(unsigned long long)t->st.attach_failed, (unsigned long long)t->st.detached,
 		(unsigned long long)k[KSPAN_TLS_CNT_EVENTS],
@@ -525,5 +579,7 @@ void tls_print_counters(const struct tls_ctx *t, FILE *f)
 		(unsigned long long)k[KSPAN_TLS_CNT_CIPHER_BYTES],
 		(unsigned long long)k[KSPAN_TLS_CNT_NO_SOCK],
 		(unsigned long long)k[KSPAN_TLS_CNT_CALLS_FULL],
-		(unsigned long long)k[KSPAN_TLS_CNT_HELLOS]);
+		(unsigned long long)k[KSPAN_TLS_CNT_HELLOS],
+		(unsigned long long)k[KSPAN_TLS_CNT_HANDSHAKES],
+		(unsigned long long)k[KSPAN_TLS_CNT_GO_NOT_TCP]);
 }

@@ -36,6 +36,7 @@ enum tls_lib_kind {
 	TLS_LIB_NONE = 0,
 	TLS_LIB_OPENSSL = 1,		/* SSL_write and SSL_read (libssl, node, static) */
 	TLS_LIB_GNUTLS = 2,		/* gnutls_record_send and _recv */
+	TLS_LIB_GO = 4,			/* Go crypto/tls (tls_go.c) */
 };
 
 struct tls_syms {
@@ -47,6 +48,11 @@ struct tls_syms {
  * file (.dynsym, then .symtab), as file offsets for uprobes. Returns the
  * number found, or -errno when the file is not a readable ELF. */
 int tls_elf_resolve(const char *path, struct tls_syms *s);
+
+struct Elf;
+/* Virtual address to file offset, through the executable PT_LOAD segment
+ * that holds it. 0 when none does. */
+uint64_t tls_elf_vaddr_off(struct Elf *elf, uint64_t vaddr);
 
 /* One line of /proc/PID/maps. */
 struct tls_map_ent {
@@ -75,6 +81,39 @@ int tls_hello_version(const uint8_t *p, size_t len, bool has_record);
 
 /* "1.3", "1.2", "1.1", "1.0" or "3.0" (tls.protocol.version), or NULL. */
 const char *tls_version_name(int version);
+
+/* --- Go crypto/tls (tls_go.c) ----------------------------------------- */
+
+#define TLS_GO_RET_MAX	32		/* RET instructions probed per function */
+
+/* What the probes of a Go binary need. */
+struct tls_go {
+	char version[48];		/* "go1.19.8", "" when not found */
+	bool from_dwarf;		/* offsets from DWARF, else the known layout */
+	uint64_t entry_off[KSPAN_TLS_GO_FN_MAX];	/* file offsets, 0: absent */
+	uint32_t nret[KSPAN_TLS_GO_FN_MAX];
+	uint64_t ret_off[KSPAN_TLS_GO_FN_MAX][TLS_GO_RET_MAX];
+	struct kspan_tls_go_cfg cfg;	/* fn_vaddr, itab and offsets for BPF */
+	char why[192];			/* why it cannot be traced */
+};
+
+/* Inspect an ELF file for Go crypto/tls. Returns 1 when it can be traced
+ * (g filled), 0 when it is not a Go binary, has no crypto/tls or cannot be
+ * read as an ELF, -1 when it has crypto/tls that cannot be traced (g->why
+ * says why). */
+int tls_go_inspect(const char *path, struct tls_go *g);
+/* "crypto/tls.(*Conn).Read" for KSPAN_TLS_GO_READ, ... */
+const char *tls_go_fn_name(int fn);
+/* The Go version in a .go.buildinfo section (Go 1.18 on, inline strings).
+ * Returns 1 with out set, 0 for the older format (pointers: no version
+ * here), -1 when p is not build info or the string does not fit. */
+int tls_go_buildinfo_version(const uint8_t *p, size_t len, char *out, size_t out_len);
+/* 19 for "go1.19.8"; -1 when v is not a release version. */
+int tls_go_version_minor(const char *v);
+/* Addresses of the RET instructions in x86-64 code placed at vaddr, into
+ * rets. Returns how many, -E2BIG past max, -EILSEQ when some bytes do not
+ * decode (RETs could hide after them), -ENOMEM. */
+int tls_go_find_rets(const uint8_t *code, size_t len, uint64_t vaddr, uint64_t *rets, int max);
 
 /* --- discovery and attachment (tls.c, needs the skeleton) -------------- */
 

@@ -33,9 +33,7 @@ static bool sym_is(const char *name, const char *want)
 	return strncmp(name, want, n) == 0 && (name[n] == '\0' || name[n] == '@');
 }
 
-/* Virtual address to file offset, through the executable PT_LOAD segment
- * that holds it. 0 when none does. */
-static uint64_t vaddr_to_off(Elf *elf, uint64_t v)
+uint64_t tls_elf_vaddr_off(Elf *elf, uint64_t v)
 {
 	size_t n;
 	GElf_Phdr ph;
@@ -77,7 +75,7 @@ static int scan_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, struct tls_s
 
 			if (s->off[k] || !sym_is(name, tls_sym_names[k]))
 				continue;
-			off = vaddr_to_off(elf, sym.st_value);
+			off = tls_elf_vaddr_off(elf, sym.st_value);
 			if (off) {
 				s->off[k] = off;
 				found++;

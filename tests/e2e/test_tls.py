@@ -283,6 +283,39 @@ def test_curl_nginx(kspan_factory, nginx_tls):
     assert c["http1.spans"] == 2 * len(reqs)
 
 
+def test_handshake_duration(kspan_factory, nginx_tls):
+    """curl (SSL_connect) and nginx (SSL_do_handshake, non-blocking): the
+    handshake's duration on the spans of the request that opened each
+    connection, never on the requests after it on the same connection."""
+    port = nginx_tls.port
+    base = f"https://127.0.0.1:{port}"
+    with kspan_factory(["--pid", str(nginx_tls.pid), "--pid", str(os.getpid())]) as k:
+        t0 = time.time_ns()
+        # Two requests on one connection, then one on a connection of its own.
+        first = curl(f"{base}/", "-o", "/dev/null", f"{base}/users/7")
+        second = curl(f"{base}/missing/1")
+        t1 = time.time_ns()
+        time.sleep(0.5)
+        assert k.stop() == 0
+    assert (first, second) == ("200200", "404")
+    spans = k.spans()
+    servers, clients = by_kind(spans, SERVER), by_kind(spans, CLIENT)
+    assert [s["attrs"]["url.path"] for s in servers] == ["/", "/users/7", "/missing/1"]
+    assert [c["attrs"]["url.path"] for c in clients] == ["/", "/users/7", "/missing/1"]
+    ports = [s["attrs"]["client.port"] for s in servers]
+    assert ports[0] == ports[1] != ports[2]
+    for side in (servers, clients):
+        for i in (0, 2):
+            hs = side[i]["attrs"]["kspan.tls.handshake_us"]
+            # Measured while curl ran: within the test's own bounds.
+            assert 0 < hs * 1000 < t1 - t0
+        assert "kspan.tls.handshake_us" not in side[1]["attrs"]
+    check_pairs(servers, clients)
+    c = check_no_ciphertext(k)
+    # curl's and nginx's, for each of the two connections.
+    assert c["tls.handshakes"] == 4
+
+
 def test_python_urllib(kspan_factory, tls_server, tmp_path):
     paths = ["/a/1", "/b?q=1", "/missing/3"]
     with kspan_factory(["--pid", str(tls_server.pid), "--pid", str(os.getpid())]) as k:
@@ -300,6 +333,10 @@ def test_python_urllib(kspan_factory, tls_server, tmp_path):
         check_span(c, CLIENT, "GET", path, code, tls_server.port)
         if query:
             assert s["attrs"]["url.query"] == "q=REDACTED"
+        # A connection per request, each with its handshake (blocking
+        # SSL_do_handshake on both sides).
+        assert s["attrs"]["kspan.tls.handshake_us"] > 0
+        assert c["attrs"]["kspan.tls.handshake_us"] > 0
     # urllib opens a connection per request.
     assert len({c["attrs"]["network.peer.port"] for c in clients}) == 1
     assert len({s["attrs"]["client.port"] for s in servers}) == len(paths)
