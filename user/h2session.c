@@ -8,6 +8,7 @@
 #include "httpattr.h"
 #include "ids.h"
 #include "kspan.h"
+#include "nest.h"
 #include "redact.h"
 
 /* One stream: a request and its response. */
@@ -20,12 +21,16 @@ struct h2_stream {
 	uint8_t parent_id[8];
 	uint8_t flags;
 	bool remote_parent;
+	bool parent_by_id;	/* parent_id is a span of this host, by id */
+	bool counted;		/* server: registered in the nest table */
 	bool grpc;
 	bool req_end;
 	bool has_resp;
 	int16_t grpc_status;	/* -1: none seen */
 	uint16_t status;	/* :status, 0 unknown */
 	uint32_t rst;		/* RST_STREAM error code + 1, 0 none */
+	uint64_t nest_conn;	/* client: the server request being served */
+	uint32_t nest_seq;
 	uint64_t start_ns;
 	uint64_t last_ns;	/* last response byte seen */
 	uint64_t req_body;
@@ -53,6 +58,7 @@ struct h2_ctx {
 	uint32_t nfree_bufs;
 	struct h1_sink sink;
 	struct h2_stats st;
+	struct nest_table *nest;		/* NULL: no nesting */
 	const struct redact_policy *redact;	/* NULL: redact every value */
 	unsigned propagators;
 	const char *const *bag_keys;
@@ -120,6 +126,11 @@ void h2_ctx_set_context(struct h2_ctx *c, unsigned propagators,
 	c->propagators = propagators;
 	c->bag_keys = keys;
 	c->nbag_keys = nkeys < H1_BAGGAGE_KEYS ? nkeys : H1_BAGGAGE_KEYS;
+}
+
+void h2_ctx_set_nest(struct h2_ctx *c, struct nest_table *t)
+{
+	c->nest = t;
 }
 
 void h2_ctx_set_redact(struct h2_ctx *c, const struct redact_policy *p)
@@ -215,6 +226,16 @@ static struct h2_stream *stream_find(struct h2_ctx *c, struct h2_session *s, uin
 	return NULL;
 }
 
+/* A server stream stops counting as a request its thread serves once its
+ * response head is written (or it ends): the calls made for it come before. */
+static void stream_leave(struct h2_ctx *c, const struct h1_conn_info *ci, struct h2_stream *st)
+{
+	if (!st->counted)
+		return;
+	st->counted = false;
+	nest_leave(c->nest, ci->pid, st->tid);
+}
+
 static void stream_free(struct h2_ctx *c, struct h2_session *s, struct h2_stream *st)
 {
 	int32_t i = st - c->streams, *pp = &s->streams;
@@ -274,7 +295,10 @@ static void build_span(struct h2_ctx *c, struct h2_session *s, const struct h1_c
 	 * same ones, whenever kspan joined. */
 	sp->seq = r->id;
 	sp->req_no = r->id;
+	sp->nest_conn = r->nest_conn;
+	sp->nest_seq = r->nest_seq;
 	sp->remote_parent = r->remote_parent;
+	sp->parent_by_id = r->parent_by_id;
 	sp->local_port = ci->local_port;
 	sp->peer_port = ci->peer_port;
 	memcpy(sp->local_addr, ci->local_addr, 16);
@@ -285,6 +309,11 @@ static void build_span(struct h2_ctx *c, struct h2_session *s, const struct h1_c
 		a.path_len = q - r->path;
 		a.query = q + 1;
 		a.query_len = r->path_len - a.path_len - 1;
+	}
+	/* :scheme unknown (indexed before kspan joined): the connection's. */
+	if (!a.scheme_len && ci->tls) {
+		a.scheme = "https";
+		a.scheme_len = 5;
 	}
 	httpattr_fill(sp, ci, &a);
 	if (ci->tls_version)
@@ -331,6 +360,7 @@ static void build_span(struct h2_ctx *c, struct h2_session *s, const struct h1_c
 
 static void stream_finish(struct feed *f, struct h2_stream *st, uint64_t end_ns)
 {
+	stream_leave(f->c, f->ci, st);
 	build_span(f->c, f->s, f->ci, st, end_ns);
 	stream_free(f->c, f->s, st);
 }
@@ -380,6 +410,21 @@ static bool visible(const struct http1_header *h)
 	return true;
 }
 
+/* A server stream is a request its reading thread serves; a client stream
+ * without propagated context may belong to the one request its writing
+ * thread serves. */
+static void stream_nest(struct feed *f, struct h2_stream *r)
+{
+	struct h2_ctx *c = f->c;
+
+	if (!c->nest)
+		return;
+	if (f->s->role == KSPAN_ROLE_SERVER)
+		r->counted = nest_enter(c->nest, f->ci->pid, r->tid, f->ci->conn_id, r->id);
+	else if (!r->remote_parent)
+		nest_parent(c->nest, f->ci->pid, r->tid, &r->nest_conn, &r->nest_seq);
+}
+
 static struct h2_stream *stream_open(struct feed *f, struct h2_dir *d)
 {
 	struct h2_ctx *c = f->c;
@@ -417,6 +462,7 @@ static struct h2_stream *stream_open(struct feed *f, struct h2_dir *d)
 	ids_trace_id(r->trace_id);
 	ids_span_id(r->span_id);
 	read_context(c, r);
+	stream_nest(f, r);
 	r->method_len = copy_field(r->method, sizeof(r->method), method);
 	r->scheme_len = copy_field(r->scheme, sizeof(r->scheme), scheme);
 	r->auth_len = copy_field(r->auth, sizeof(r->auth), auth);
@@ -480,6 +526,7 @@ static void on_block(struct feed *f, struct h2_dir *d, bool lost)
 	st->last_ns = f->ch->end_ns;
 	if (lost) {
 		st->has_resp = true;
+		stream_leave(c, f->ci, st);
 	} else {
 		v = parse_uint(field(c, ":status"), 999);
 		if (v >= 200 || (v < 0 && is_resp)) {
@@ -487,6 +534,7 @@ static void on_block(struct feed *f, struct h2_dir *d, bool lost)
 			if (!st->has_resp)
 				c->st.responses++;
 			st->has_resp = true;
+			stream_leave(c, f->ci, st);
 		}
 		v = parse_uint(field(c, "grpc-status"), 32767);
 		if (v >= 0)
@@ -901,6 +949,65 @@ void h2_session_feed(struct h2_ctx *c, int32_t si, const struct h1_conn_info *ci
 		skip_uncaptured(&f, d, ch->len - cap);
 }
 
+static size_t copy_str(char *dst, size_t cap, const char *src, size_t n)
+{
+	n = n < cap ? n : cap;
+	memcpy(dst, src, n);
+	return n;
+}
+
+bool h2_session_upgraded(struct h2_ctx *c, int32_t si, const struct h1_conn_info *ci,
+			 const struct h1_upgrade *up)
+{
+	struct h2_session *s = h2_session_get(c, si);
+	int32_t i = c->free_stream;
+	struct h2_stream *r;
+
+	if (!s)
+		return false;
+	c->st.upgrades++;
+	/* The client announced its table size in HTTP2-Settings: the server's
+	 * encoder may use it from its first block on. */
+	if (up->table_size != UINT32_MAX)
+		hpack_decoder_set_limit(&s->dir[s->role == KSPAN_ROLE_CLIENT ? 1 : 0].hp,
+					up->table_size);
+	if (i < 0) {
+		c->st.streams_full++;
+		return false;
+	}
+	r = &c->streams[i];
+	c->free_stream = r->next;
+	memset(r, 0, offsetof(struct h2_stream, method));
+	r->next = s->streams;
+	s->streams = i;
+	s->nstreams++;
+	r->id = 1;
+	r->tid = up->tid;
+	r->start_ns = up->start_ns;
+	r->last_ns = up->start_ns;
+	r->grpc_status = -1;
+	r->req_end = true;
+	r->req_body = up->req_body > 0 ? (uint64_t)up->req_body : 0;
+	memcpy(r->trace_id, up->trace_id, sizeof(r->trace_id));
+	memcpy(r->span_id, up->span_id, sizeof(r->span_id));
+	memcpy(r->parent_id, up->parent_id, sizeof(r->parent_id));
+	r->flags = up->flags;
+	r->remote_parent = up->remote_parent;
+	r->parent_by_id = up->parent_by_id;
+	r->nest_conn = up->nest_conn;
+	r->nest_seq = up->nest_seq;
+	memcpy(r->bag_len, up->bag_len, sizeof(r->bag_len));
+	memcpy(r->bag, up->bag, sizeof(r->bag));
+	r->method_len = copy_str(r->method, sizeof(r->method), up->method, up->method_len);
+	r->scheme_len = copy_str(r->scheme, sizeof(r->scheme), up->scheme, up->scheme_len);
+	r->auth_len = copy_str(r->auth, sizeof(r->auth), up->host, up->host_len);
+	r->path_len = copy_str(r->path, sizeof(r->path), up->path, up->path_len);
+	if (c->nest && s->role == KSPAN_ROLE_SERVER)
+		r->counted = nest_enter(c->nest, ci->pid, r->tid, ci->conn_id, r->id);
+	c->st.requests++;
+	return true;
+}
+
 void h2_session_close(struct h2_ctx *c, int32_t si, const struct h1_conn_info *ci)
 {
 	struct h2_session *s = h2_session_get(c, si);
@@ -916,6 +1023,7 @@ void h2_session_close(struct h2_ctx *c, int32_t si, const struct h1_conn_info *c
 			stream_finish(&f, st, st->last_ns);
 		} else {
 			c->st.unanswered++;
+			stream_leave(c, ci, st);
 			stream_free(c, s, st);
 		}
 	}

@@ -15,6 +15,7 @@
 #include "export.h"
 #include "ids.h"
 #include "loader.h"
+#include "nest.h"
 #include "otlp.h"
 #include "select.h"
 #include "tail.h"
@@ -352,6 +353,7 @@ static void print_counters(const struct loader *l, const struct kspan_app *a,
 	const struct h1_stats *h = h1_ctx_stats(a->h1);
 	const struct conn_stats *cs = conn_table_stats(a->conns);
 	const struct trace_stats *ts = trace_buf_stats(a->traces);
+	const struct nest_stats *ns = nest_stats(a->nest);
 	uint64_t k[KSPAN_CNT_MAX] = {};
 
 	loader_counters(l, k);
@@ -383,7 +385,7 @@ static void print_counters(const struct loader *l, const struct kspan_app *a,
 			"blocks_lost=%llu hpack_errors=%llu hpack_unknown=%llu resets=%llu "
 			"protocol_errors=%llu lost_events=%llu streams_full=%llu malformed=%llu "
 			"orphan_responses=%llu unanswered=%llu no_role=%llu pool_exhausted=%llu "
-			"span_alloc_failed=%llu\n",
+			"span_alloc_failed=%llu upgrades=%llu\n",
 			(unsigned long long)h2->sessions, (unsigned long long)h2->requests,
 			(unsigned long long)h2->spans, (unsigned long long)h2->header_blocks,
 			(unsigned long long)h2->blocks_lost, (unsigned long long)h2->hpack_errors,
@@ -393,7 +395,8 @@ static void print_counters(const struct loader *l, const struct kspan_app *a,
 			(unsigned long long)h2->orphan_responses, (unsigned long long)h2->unanswered,
 			(unsigned long long)h2->no_role,
 			(unsigned long long)(h2->pool_exhausted + h2->sessions_full),
-			(unsigned long long)h2->span_alloc_failed);
+			(unsigned long long)h2->span_alloc_failed,
+			(unsigned long long)h2->upgrades);
 	}
 	{
 		const struct tracectx_stats *tc = h1_ctx_context_stats(a->h1);
@@ -420,11 +423,13 @@ static void print_counters(const struct loader *l, const struct kspan_app *a,
 			(unsigned long long)tc->baggage_invalid);
 	}
 	fprintf(f, "kspan: spans: exported=%llu traces=%llu dropped=%llu flushed_early=%llu "
-		"paired=%llu nested=%llu nest_ambiguous=%llu link_refused=%llu sampled_out=%llu\n",
+		"paired=%llu nested=%llu nest_ambiguous=%llu nest_stale=%llu nest_full=%llu "
+		"link_refused=%llu sampled_out=%llu\n",
 		(unsigned long long)ts->spans_out, (unsigned long long)ts->traces_out,
 		(unsigned long long)(ts->dropped + h->span_alloc_failed),
 		(unsigned long long)ts->flushed_early, (unsigned long long)ts->paired,
-		(unsigned long long)ts->nested, (unsigned long long)h->nest_ambiguous,
+		(unsigned long long)ts->nested, (unsigned long long)ns->ambiguous,
+		(unsigned long long)ns->stale, (unsigned long long)ns->full,
 		(unsigned long long)ts->link_refused, (unsigned long long)ts->sampled_out);
 	if (otlp_exp)
 		otlp_exporter_print_counters(otlp_exp, f);
