@@ -411,15 +411,19 @@ static void on_request(struct h1_ctx *c, struct h1_session *s,
 		r->seq = s->seq_broken ? 0 : s->nreq;
 		read_context(c, r, rq);
 		kernel_context(c, s, r, ci->client, kctx);
+		h2c_offer(r, rq);
 		if (!c->nest) {
 			/* no nesting */
 		} else if (!ci->client) {
-			r->counted = nest_enter(c->nest, ci->pid, tid, ci->conn_id, s->nreq);
+			/* A request that may become stream 1 takes part only as
+			 * the connection's first: its number is then the stream's. */
+			if (!r->h2c_offer || s->nreq == 1)
+				r->counted = nest_enter(c->nest, ci->pid, tid, ci->conn_id,
+							s->nreq);
 		} else if (!r->remote_parent && !r->parent_by_id) {
 			/* The caller's context wins over any guess: no nesting. */
 			nest_parent(c->nest, ci->pid, tid, &r->nest_conn, &r->nest_seq);
 		}
-		h2c_offer(r, rq);
 		r->start_ns = start_ns;
 		r->minor = rq->minor_version;
 		r->req_body = f.body == HTTP1_BODY_LENGTH ? (int64_t)f.length : 0;
@@ -768,6 +772,7 @@ bool h1_session_take_upgrade(struct h1_ctx *c, struct h1_session *s,
 	up->nest_conn = r->nest_conn;
 	up->nest_seq = r->nest_seq;
 	up->table_size = r->h2_table;
+	up->first = s->nreq == 1;
 	memcpy(up->bag_len, r->bag_len, sizeof(up->bag_len));
 	memcpy(up->bag, r->bag, sizeof(up->bag));
 	up->method_len = r->method_len;

@@ -161,6 +161,9 @@ struct h1_upgrade {
 	uint32_t nest_seq;
 	uint32_t table_size;		/* SETTINGS_HEADER_TABLE_SIZE in its
 					 * HTTP2-Settings; UINT32_MAX: not given */
+	bool first;			/* the connection's first request (as kspan
+					 * counts): numbered 1 like the stream, so
+					 * calls its thread makes may nest under it */
 	uint8_t bag_len[H1_BAGGAGE_KEYS];
 	char bag[H1_BAGGAGE_KEYS][H1_BAGGAGE_VAL];
 	uint8_t method_len;

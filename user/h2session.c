@@ -77,6 +77,13 @@ struct feed {
 	const struct h1_conn_info *ci;
 	const struct h1_chunk *ch;
 	bool egress;
+	uint32_t opened;	/* client streams opened without context */
+	uint32_t opened_id;	/* the last of them */
+	/* What else the bytes carried, for nest_calls(). */
+	uint32_t frames_stream;	/* the first stream any frame was for */
+	bool frames_mixed;	/* frames for another stream too */
+	bool ctl;		/* stream-0 frames outside connection setup */
+	bool preface;		/* the client preface: connection setup */
 };
 
 struct h2_ctx *h2_ctx_new(uint32_t max_sessions, uint32_t max_streams, uint32_t max_bufs,
@@ -187,6 +194,8 @@ int32_t h2_session_open(struct h2_ctx *c, bool from_start, uint8_t role)
 	s->streams = -1;
 	s->nstreams = 0;
 	s->next_free = -1;
+	s->io_tid = 0;
+	s->io_shared = false;
 	c->st.sessions++;
 	return i;
 }
@@ -361,6 +370,13 @@ static void build_span(struct h2_ctx *c, struct h2_session *s, const struct h1_c
 static void stream_finish(struct feed *f, struct h2_stream *st, uint64_t end_ns)
 {
 	stream_leave(f->c, f->ci, st);
+	/* Another thread moved bytes of the connection during the call: the
+	 * thread that wrote its HEADERS may have done so for it. */
+	if (st->nest_conn && f->s->io_shared) {
+		st->nest_conn = 0;
+		st->nest_seq = 0;
+		f->c->st.nest_refused++;
+	}
 	build_span(f->c, f->s, f->ci, st, end_ns);
 	stream_free(f->c, f->s, st);
 }
@@ -419,10 +435,15 @@ static void stream_nest(struct feed *f, struct h2_stream *r)
 
 	if (!c->nest)
 		return;
-	if (f->s->role == KSPAN_ROLE_SERVER)
-		r->counted = nest_enter(c->nest, f->ci->pid, r->tid, f->ci->conn_id, r->id);
-	else if (!r->remote_parent)
-		nest_parent(c->nest, f->ci->pid, r->tid, &r->nest_conn, &r->nest_seq);
+	if (f->s->role == KSPAN_ROLE_SERVER) {
+		if (!f->s->io_shared)
+			r->counted = nest_enter(c->nest, f->ci->pid, r->tid, f->ci->conn_id,
+						r->id);
+	} else if (!r->remote_parent) {
+		/* decided in nest_calls() once the whole write is seen */
+		f->opened++;
+		f->opened_id = r->id;
+	}
 }
 
 static struct h2_stream *stream_open(struct feed *f, struct h2_dir *d)
@@ -684,6 +705,16 @@ static void body_begin(struct feed *f, struct h2_dir *d)
 		frame_end(f, d);
 }
 
+static void note_frame(struct feed *f, uint32_t stream)
+{
+	if (!stream)
+		f->ctl |= !f->preface;
+	else if (!f->frames_stream)
+		f->frames_stream = stream;
+	else if (f->frames_stream != stream)
+		f->frames_mixed = true;
+}
+
 static int frame_begin(struct feed *f, struct h2_dir *d)
 {
 	struct h2_frame_hdr h;
@@ -692,6 +723,7 @@ static int frame_begin(struct feed *f, struct h2_dir *d)
 	f->c->st.frames++;
 	if (h2_frame_hdr_check(&h, H2_MAX_FRAME_LIMIT) < 0)
 		return -1;
+	note_frame(f, h.stream);
 	/* 6.10: nothing may come between a block's frames. */
 	if (d->blk_open != (h.type == H2_CONTINUATION) ||
 	    (d->blk_open && h.stream != d->blk_stream))
@@ -841,18 +873,20 @@ static void skip_uncaptured(struct feed *f, struct h2_dir *d, uint64_t n)
 	}
 }
 
-void h2_session_feed(struct h2_ctx *c, int32_t si, const struct h1_conn_info *ci,
-		     bool egress, const struct h1_chunk *ch)
+static void feed_bytes(struct feed *f)
 {
-	struct h2_session *s = h2_session_get(c, si);
-	struct feed f = { c, s, ci, ch, egress };
+	struct h2_ctx *c = f->c;
+	struct h2_session *s = f->s;
+	const struct h1_chunk *ch = f->ch;
+	bool egress = f->egress;
 	const uint8_t *p = (const uint8_t *)ch->data;
 	uint32_t cap = ch->cap_len, off = 0, take;
 	struct h2_dir *d;
 
-	if (!s)
-		return;
 	d = &s->dir[egress ? 0 : 1];
+	/* The rest of a frame begun in an earlier read or write. */
+	if (d->fs == H2F_PREFIX || d->fs == H2F_BODY || d->fs == H2F_PAD)
+		note_frame(f, d->fh.stream);
 	if (d->fs == H2F_LOST) {
 		if (!cap || !h2_looks_like_frames(p, cap, ch->len)) {
 			c->st.lost_events++;
@@ -867,6 +901,7 @@ void h2_session_feed(struct h2_ctx *c, int32_t si, const struct h1_conn_info *ci
 			d->got++;
 		}
 		if (d->got == H2_PREFACE_LEN) {
+			f->preface = true;
 			/* Only a client sends it. */
 			if (s->role == KSPAN_ROLE_UNKNOWN)
 				s->role = egress ? KSPAN_ROLE_CLIENT : KSPAN_ROLE_SERVER;
@@ -894,7 +929,7 @@ void h2_session_feed(struct h2_ctx *c, int32_t si, const struct h1_conn_info *ci
 			memcpy(d->hdr + d->got, p + off, take);
 			d->got += take;
 			off += take;
-			if (d->got == H2_FRAME_HDR && frame_begin(&f, d) < 0) {
+			if (d->got == H2_FRAME_HDR && frame_begin(f, d) < 0) {
 				c->st.protocol_errors++;
 				lose(c, d);
 				return;
@@ -908,7 +943,7 @@ void h2_session_feed(struct h2_ctx *c, int32_t si, const struct h1_conn_info *ci
 			d->got += take;
 			d->left -= take;
 			off += take;
-			if (d->got == d->need && prefix_done(&f, d) < 0) {
+			if (d->got == d->need && prefix_done(f, d) < 0) {
 				c->st.protocol_errors++;
 				lose(c, d);
 				return;
@@ -923,14 +958,14 @@ void h2_session_feed(struct h2_ctx *c, int32_t si, const struct h1_conn_info *ci
 				d->pad;
 			if (d->fh.type == H2_HEADERS || d->fh.type == H2_PUSH_PROMISE ||
 			    d->fh.type == H2_CONTINUATION)
-				fragment(&f, d, p + off, take, whole);
+				fragment(f, d, p + off, take, whole);
 			d->left -= take;
 			off += take;
 			if (d->left == d->pad) {
 				if (d->pad)
 					d->fs = H2F_PAD;
 				else
-					frame_end(&f, d);
+					frame_end(f, d);
 			}
 			break;
 		}
@@ -939,14 +974,53 @@ void h2_session_feed(struct h2_ctx *c, int32_t si, const struct h1_conn_info *ci
 			d->left -= take;
 			off += take;
 			if (!d->left)
-				frame_end(&f, d);
+				frame_end(f, d);
 			break;
 		default:
 			return;
 		}
 	}
 	if (ch->len > cap)
-		skip_uncaptured(&f, d, ch->len - cap);
+		skip_uncaptured(f, d, ch->len - cap);
+}
+
+/* Client streams opened by this write take a parent only when they are
+ * sure to be their writing thread's own call: the only stream open on the
+ * connection, and the write carrying nothing but its frames (and the
+ * connection's setup). Multiplexing clients (httpx, grpc-core) let
+ * whichever thread holds the connection flush the frames other threads
+ * queued, along with its own frames or flow-control updates. */
+static void nest_calls(struct feed *f)
+{
+	struct h2_ctx *c = f->c;
+	struct h2_stream *st;
+
+	if (!c->nest || !f->opened)
+		return;
+	st = stream_find(c, f->s, f->opened_id);
+	if (f->opened == 1 && f->s->nstreams == 1 && st && !f->frames_mixed && !f->ctl &&
+	    f->frames_stream == f->opened_id && !f->s->io_shared) {
+		nest_parent(c->nest, f->ci->pid, st->tid, &st->nest_conn, &st->nest_seq);
+		return;
+	}
+	if (nest_count(c->nest, f->ci->pid, f->ch->tid))
+		c->st.nest_refused += f->opened;
+}
+
+void h2_session_feed(struct h2_ctx *c, int32_t si, const struct h1_conn_info *ci,
+		     bool egress, const struct h1_chunk *ch)
+{
+	struct h2_session *s = h2_session_get(c, si);
+	struct feed f = { .c = c, .s = s, .ci = ci, .ch = ch, .egress = egress };
+
+	if (!s)
+		return;
+	if (!s->io_tid)
+		s->io_tid = ch->tid;
+	else if (s->io_tid != ch->tid)
+		s->io_shared = true;
+	feed_bytes(&f);
+	nest_calls(&f);
 }
 
 static size_t copy_str(char *dst, size_t cap, const char *src, size_t n)
@@ -1002,7 +1076,9 @@ bool h2_session_upgraded(struct h2_ctx *c, int32_t si, const struct h1_conn_info
 	r->scheme_len = copy_str(r->scheme, sizeof(r->scheme), up->scheme, up->scheme_len);
 	r->auth_len = copy_str(r->auth, sizeof(r->auth), up->host, up->host_len);
 	r->path_len = copy_str(r->path, sizeof(r->path), up->path, up->path_len);
-	if (c->nest && s->role == KSPAN_ROLE_SERVER)
+	/* Stream 1 is request 1 of the connection for nesting; an upgrade on
+	 * a later request would share its number with an earlier one. */
+	if (c->nest && s->role == KSPAN_ROLE_SERVER && up->first)
 		r->counted = nest_enter(c->nest, ci->pid, r->tid, ci->conn_id, r->id);
 	c->st.requests++;
 	return true;
@@ -1012,7 +1088,7 @@ void h2_session_close(struct h2_ctx *c, int32_t si, const struct h1_conn_info *c
 {
 	struct h2_session *s = h2_session_get(c, si);
 	struct h1_chunk ch = {};
-	struct feed f = { c, s, ci, &ch, false };
+	struct feed f = { .c = c, .s = s, .ci = ci, .ch = &ch };
 
 	if (!s)
 		return;

@@ -75,6 +75,8 @@ struct h2_session {
 	int32_t streams;		/* open stream records, a list */
 	uint16_t nstreams;
 	int32_t next_free;
+	uint32_t io_tid;		/* the thread that has read and written it */
+	bool io_shared;			/* ...more than one has: no nesting on it */
 };
 
 /* Counters, all monotonically increasing. */
@@ -101,6 +103,10 @@ struct h2_stats {
 	uint64_t span_alloc_failed;
 	uint64_t context_in;		/* requests carrying a valid propagated context */
 	uint64_t upgrades;		/* connections switched from HTTP/1.1 (h2c) */
+	uint64_t nest_refused;		/* client streams from a thread serving a
+					 * request, not nested: their HEADERS shared
+					 * a write or the connection with others, or
+					 * the connection's I/O was several threads' */
 };
 
 struct h2_ctx;
@@ -117,7 +123,9 @@ void h2_ctx_set_context(struct h2_ctx *c, unsigned propagators,
 /* The table HTTP/1 requests share for nesting (as h1_ctx_set_nest()): a
  * server stream counts as a request served by the thread that read its
  * HEADERS until its response HEADERS are written; a client stream may nest
- * under the one request the thread writing its HEADERS serves. */
+ * under the one request the thread writing its HEADERS serves. Only on
+ * connections whose reads and writes were all one thread's, and only for a
+ * client stream that was alone in its write and on its connection. */
 struct nest_table;
 void h2_ctx_set_nest(struct h2_ctx *c, struct nest_table *t);
 /* Query values to keep (as h1_ctx_set_redact()); until set, every query

@@ -385,7 +385,7 @@ static void print_counters(const struct loader *l, const struct kspan_app *a,
 			"blocks_lost=%llu hpack_errors=%llu hpack_unknown=%llu resets=%llu "
 			"protocol_errors=%llu lost_events=%llu streams_full=%llu malformed=%llu "
 			"orphan_responses=%llu unanswered=%llu no_role=%llu pool_exhausted=%llu "
-			"span_alloc_failed=%llu upgrades=%llu\n",
+			"span_alloc_failed=%llu upgrades=%llu nest_refused=%llu\n",
 			(unsigned long long)h2->sessions, (unsigned long long)h2->requests,
 			(unsigned long long)h2->spans, (unsigned long long)h2->header_blocks,
 			(unsigned long long)h2->blocks_lost, (unsigned long long)h2->hpack_errors,
@@ -396,7 +396,7 @@ static void print_counters(const struct loader *l, const struct kspan_app *a,
 			(unsigned long long)h2->no_role,
 			(unsigned long long)(h2->pool_exhausted + h2->sessions_full),
 			(unsigned long long)h2->span_alloc_failed,
-			(unsigned long long)h2->upgrades);
+			(unsigned long long)h2->upgrades, (unsigned long long)h2->nest_refused);
 	}
 	{
 		const struct tracectx_stats *tc = h1_ctx_context_stats(a->h1);

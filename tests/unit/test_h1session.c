@@ -597,6 +597,7 @@ static void test_h2c_upgrade(void **state)
 			assert_memory_equal(up.host, "h2.test:8080", 12);
 			assert_int_equal(up.scheme_len, 0);
 			assert_int_equal(up.table_size, 256);
+			assert_true(up.first);
 			assert_int_equal(up.tid, 99);
 			assert_int_equal(up.start_ns, 1000);
 			assert_int_equal(up.req_body, 0);
@@ -608,6 +609,41 @@ static void test_h2c_upgrade(void **state)
 			assert_int_equal(h1_ctx_stats(ctx)->parse_errors, 0);
 		}
 	}
+	h1_ctx_set_nest(ctx, NULL);
+	nest_free(nt);
+}
+
+/* An upgrade offered on the connection's second request: handed over, but
+ * neither it nor its stream counts as a request its thread serves (its
+ * number would not be the stream's). */
+static void test_h2c_upgrade_second(void **state)
+{
+	static const char req1[] = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+	static const char resp1[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	static const char req2[] = H2C_REQ H2C_SETTINGS "\r\n";
+	struct nest_table *nt = nest_new();
+	struct h1_conn_info ci = info(false);
+	struct h1_upgrade up;
+	struct h1_session s;
+
+	(void)state;
+	assert_non_null(nt);
+	h1_ctx_set_nest(ctx, nt);
+	h1_session_init(&s);
+	feed_one(&s, &ci, true, req1, strlen(req1), 1000);
+	assert_int_equal(nest_count(nt, 7, 99), 1);
+	feed_one(&s, &ci, false, resp1, strlen(resp1), 2000);
+	assert_int_equal(nspans, 1);
+	assert_int_equal(nest_count(nt, 7, 99), 0);
+	feed_one(&s, &ci, true, req2, strlen(req2), 3000);
+	assert_int_equal(nest_count(nt, 7, 99), 0);
+	feed_one(&s, &ci, false, H2C_101, strlen(H2C_101), 4000);
+	assert_true(s.h2c);
+	assert_true(h1_session_take_upgrade(ctx, &s, &ci, &up));
+	assert_false(up.first);
+	assert_int_equal(up.start_ns, 3000);
+	h1_session_close(ctx, &s, &ci);
+	assert_int_equal(nspans, 1);
 	h1_ctx_set_nest(ctx, NULL);
 	nest_free(nt);
 }
@@ -662,6 +698,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kernel_ids_split_head, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kernel_missed_context, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_h2c_upgrade, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_h2c_upgrade_second, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgrade_not_h2c, setup, teardown),
 	};
 

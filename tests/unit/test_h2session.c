@@ -221,6 +221,7 @@ static uint64_t now = 1000;
 /* The threads moving written and read bytes. */
 #define TID_WRITER 11
 #define TID_READER 12
+static uint32_t one_tid;	/* nonzero: the one thread moving both ways */
 
 /* One syscall: cap of len bytes captured, placed against the guard page. */
 static void feed_raw(int32_t s, const struct h1_conn_info *ci, bool egress, const uint8_t *p,
@@ -235,7 +236,7 @@ static void feed_raw(int32_t s, const struct h1_conn_info *ci, bool egress, cons
 	ch.len = len;
 	ch.start_ns = now;
 	ch.end_ns = now + 10;
-	ch.tid = egress ? TID_WRITER : TID_READER;
+	ch.tid = one_tid ? one_tid : egress ? TID_WRITER : TID_READER;
 	now += 100;
 	h2_session_feed(ctx, s, ci, egress, &ch);
 }
@@ -1128,6 +1129,7 @@ static void test_nest_server_streams(void **state)
 	(void)state;
 	assert_non_null(nt);
 	h2_ctx_set_nest(ctx, nt);
+	one_tid = TID_READER;
 	nspans = 0;
 	s = open_session(true, KSPAN_ROLE_SERVER);
 	b.n = 0;
@@ -1138,7 +1140,7 @@ static void test_nest_server_streams(void **state)
 	assert_true(nest_parent(nt, 7, TID_READER, &conn, &seq));
 	assert_int_equal(conn, 42);
 	assert_int_equal(seq, 1);
-	/* The writing thread serves nothing. */
+	/* Other threads serve nothing. */
 	assert_int_equal(nest_count(nt, 7, TID_WRITER), 0);
 	b.n = 0;
 	resp_headers(&b, 1, false);
@@ -1178,6 +1180,24 @@ static void test_nest_server_streams(void **state)
 	close_session(s, &ci);
 	assert_int_equal(nest_count(nt, 7, TID_READER), 0);
 	assert_int_equal(nest_stats(nt)->entered, 4);
+
+	/* A connection another thread reads too: its streams are not
+	 * requests either thread can be said to serve. */
+	s = open_session(true, KSPAN_ROLE_SERVER);
+	b.n = 0;
+	preface(&b);
+	req_headers(&b, 1, "/x", true);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	assert_int_equal(nest_count(nt, 7, TID_READER), 1);
+	one_tid = TID_WRITER;
+	b.n = 0;
+	req_headers(&b, 3, "/y", true);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	assert_int_equal(nest_count(nt, 7, TID_WRITER), 0);
+	close_session(s, &ci);
+	assert_int_equal(nest_count(nt, 7, TID_READER), 0);
+	assert_int_equal(nest_stats(nt)->entered, 5);
+	one_tid = 0;
 	h2_ctx_set_nest(ctx, NULL);
 	nest_free(nt);
 }
@@ -1195,6 +1215,7 @@ static void test_nest_client_streams(void **state)
 	(void)state;
 	assert_non_null(nt);
 	h2_ctx_set_nest(ctx, nt);
+	one_tid = TID_WRITER;
 	assert_true(nest_enter(nt, 7, TID_WRITER, 0x99, 4));
 	plain_script(&sc);	/* stream 1 has a traceparent, stream 3 none */
 	nspans = 0;
@@ -1217,6 +1238,141 @@ static void test_nest_client_streams(void **state)
 	assert_int_equal(spans[1].nest_conn, 0);
 	assert_int_equal(nest_stats(nt)->ambiguous, 1);
 	assert_int_equal(nest_stats(nt)->parents, 1);
+
+	/* Another thread reads the connection (a shared client, an I/O
+	 * thread): the nesting decided at the write is withdrawn once it is
+	 * seen, and none is given after; both counted. */
+	nest_leave(nt, 7, TID_WRITER);
+	nest_leave(nt, 7, TID_WRITER);
+	assert_true(nest_enter(nt, 7, TID_WRITER, 0x99, 5));
+	one_tid = 0;
+	{
+		uint64_t refused = h2_ctx_stats(ctx)->nest_refused;
+		uint64_t parents = nest_stats(nt)->parents;
+		struct bytes b;
+
+		nspans = 0;
+		s = open_session(true, KSPAN_ROLE_CLIENT);
+		b.n = 0;
+		preface(&b);
+		req_headers(&b, 1, "/a", true);
+		feed_raw(s, &ci, true, b.b, b.n, b.n);
+		assert_int_equal(nest_stats(nt)->parents, parents + 1);
+		b.n = 0;
+		resp_headers(&b, 1, true);
+		feed_raw(s, &ci, false, b.b, b.n, b.n);
+		assert_int_equal(nspans, 1);
+		assert_int_equal(spans[0].nest_conn, 0);
+		assert_int_equal(h2_ctx_stats(ctx)->nest_refused, refused + 1);
+		b.n = 0;
+		req_headers(&b, 3, "/b", true);
+		feed_raw(s, &ci, true, b.b, b.n, b.n);
+		assert_int_equal(nest_stats(nt)->parents, parents + 1);
+		assert_int_equal(h2_ctx_stats(ctx)->nest_refused, refused + 2);
+		close_session(s, &ci);
+	}
+	h2_ctx_set_nest(ctx, NULL);
+	nest_free(nt);
+}
+
+/* A multiplexing client may flush frames other threads queued: a request
+ * HEADERS that shares its write with another, or goes out while another
+ * stream is open on the connection, may not be the writing thread's own
+ * call. None of them nests; each is counted. */
+static void test_nest_client_multiplexed(void **state)
+{
+	struct h1_conn_info ci = info(true);
+	struct nest_table *nt = nest_new();
+	uint64_t refused = h2_ctx_stats(ctx)->nest_refused;
+	struct bytes b;
+	int32_t s;
+
+	(void)state;
+	assert_non_null(nt);
+	h2_ctx_set_nest(ctx, nt);
+	one_tid = TID_WRITER;
+	assert_true(nest_enter(nt, 7, TID_WRITER, 0x99, 4));
+	nspans = 0;
+	s = open_session(true, KSPAN_ROLE_CLIENT);
+	/* two in one write */
+	b.n = 0;
+	preface(&b);
+	req_headers(&b, 1, "/a", true);
+	req_headers(&b, 3, "/b", true);
+	feed_raw(s, &ci, true, b.b, b.n, b.n);
+	assert_int_equal(h2_ctx_stats(ctx)->nest_refused, refused + 2);
+	b.n = 0;
+	resp_headers(&b, 1, true);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	/* alone in its write, but stream 3 is still open */
+	b.n = 0;
+	req_headers(&b, 5, "/c", true);
+	feed_raw(s, &ci, true, b.b, b.n, b.n);
+	assert_int_equal(h2_ctx_stats(ctx)->nest_refused, refused + 3);
+	b.n = 0;
+	resp_headers(&b, 3, true);
+	resp_headers(&b, 5, true);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	/* alone on the connection again: nested */
+	b.n = 0;
+	req_headers(&b, 7, "/d", true);
+	feed_raw(s, &ci, true, b.b, b.n, b.n);
+	b.n = 0;
+	resp_headers(&b, 7, true);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	close_session(s, &ci);
+	assert_int_equal(nspans, 4);
+	for (int i = 0; i < 4; i++) {
+		bool last = !strcmp(sattr(&spans[i], "url.path"), "/d");
+
+		assert_int_equal(spans[i].nest_conn, last ? 0x99 : 0);
+		assert_int_equal(spans[i].nest_seq, last ? 4 : 0);
+	}
+	assert_int_equal(h2_ctx_stats(ctx)->nest_refused, refused + 3);
+	/* Connection setup may share the first request's write; flow-control
+	 * updates another thread may have queued, or frames of another stream,
+	 * may not share the write of a request that nests. */
+	nspans = 0;
+	s = open_session(true, KSPAN_ROLE_CLIENT);
+	b.n = 0;
+	preface(&b);
+	frame(&b, H2_WINDOW_UPDATE, 0, 0, "\0\x0f\0\x01", 4);
+	req_headers(&b, 1, "/d", true);
+	feed_raw(s, &ci, true, b.b, b.n, b.n);
+	b.n = 0;
+	resp_headers(&b, 1, true);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	b.n = 0;
+	frame(&b, H2_WINDOW_UPDATE, 0, 0, "\0\0\x40\0", 4);
+	req_headers(&b, 3, "/e", true);
+	feed_raw(s, &ci, true, b.b, b.n, b.n);
+	b.n = 0;
+	resp_headers(&b, 3, true);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	b.n = 0;
+	req_headers(&b, 5, "/f", true);
+	frame(&b, H2_WINDOW_UPDATE, 0, 3, "\0\0\x40\0", 4);
+	feed_raw(s, &ci, true, b.b, b.n, b.n);
+	b.n = 0;
+	resp_headers(&b, 5, true);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	close_session(s, &ci);
+	assert_int_equal(nspans, 3);
+	assert_int_equal(spans[0].nest_conn, 0x99);
+	assert_int_equal(spans[1].nest_conn, 0);
+	assert_int_equal(spans[2].nest_conn, 0);
+	assert_int_equal(h2_ctx_stats(ctx)->nest_refused, refused + 5);
+	/* A thread serving nothing loses nothing: not counted. */
+	nest_leave(nt, 7, TID_WRITER);
+	s = open_session(true, KSPAN_ROLE_CLIENT);
+	b.n = 0;
+	preface(&b);
+	req_headers(&b, 1, "/a", true);
+	req_headers(&b, 3, "/b", true);
+	feed_raw(s, &ci, true, b.b, b.n, b.n);
+	close_session(s, &ci);
+	assert_int_equal(h2_ctx_stats(ctx)->nest_refused, refused + 5);
+	one_tid = 0;
 	h2_ctx_set_nest(ctx, NULL);
 	nest_free(nt);
 }
@@ -1227,13 +1383,13 @@ static void test_nest_client_streams(void **state)
  * path, authority, thread, start and ids from it; status and body from the
  * HTTP/2 response. The client announced a table size of 65536 in
  * HTTP2-Settings, so the server's encoder may raise its table to that. */
-static void upgraded_from(bool client)
+static void upgraded_from(bool client, bool first)
 {
 	struct h1_conn_info ci = info(client);
 	struct nest_table *nt = nest_new();
 	struct h1_upgrade up = {
 		.tid = 99, .start_ns = 500, .req_body = 0, .trace_id = { 1, 2, 3 },
-		.span_id = { 4, 5, 6 }, .flags = 1, .table_size = 65536,
+		.span_id = { 4, 5, 6 }, .flags = 1, .table_size = 65536, .first = first,
 		.nest_conn = client ? 0x77 : 0, .nest_seq = client ? 2 : 0,
 		.method_len = 3, .method = "GET", .host_len = 12, .host = "h2.test:8080",
 		.path_len = 8, .path = "/p/1?x=2",
@@ -1244,10 +1400,13 @@ static void upgraded_from(bool client)
 
 	assert_non_null(nt);
 	h2_ctx_set_nest(ctx, nt);
+	one_tid = 99;
 	nspans = 0;
 	s = open_session(true, client ? KSPAN_ROLE_CLIENT : KSPAN_ROLE_SERVER);
 	assert_true(h2_session_upgraded(ctx, s, &ci, &up));
-	assert_int_equal(nest_count(nt, 7, 99), client ? 0 : 1);
+	/* A server's stream 1 is a request its thread serves, if it was the
+	 * connection's first (numbered 1 both ways). */
+	assert_int_equal(nest_count(nt, 7, 99), !client && first);
 	/* The server: SETTINGS, then the response on stream 1, its block
 	 * raising the table to 65536 first. */
 	b.n = 0;
@@ -1293,6 +1452,7 @@ static void upgraded_from(bool client)
 	assert_int_equal(spans[0].nest_seq, client ? 2 : 0);
 	close_session(s, &ci);
 	assert_int_equal(nspans, 1);
+	one_tid = 0;
 	h2_ctx_set_nest(ctx, NULL);
 	nest_free(nt);
 }
@@ -1302,9 +1462,10 @@ static void test_upgraded(void **state)
 	uint64_t n = h2_ctx_stats(ctx)->upgrades;
 
 	(void)state;
-	upgraded_from(true);
-	upgraded_from(false);
-	assert_int_equal(h2_ctx_stats(ctx)->upgrades, n + 2);
+	upgraded_from(true, true);
+	upgraded_from(false, true);
+	upgraded_from(false, false);
+	assert_int_equal(h2_ctx_stats(ctx)->upgrades, n + 3);
 }
 
 /* Without the client's HTTP2-Settings table size, the same raise is an
@@ -1350,6 +1511,7 @@ int main(void)
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_nest_server_streams),
 		cmocka_unit_test(test_nest_client_streams),
+		cmocka_unit_test(test_nest_client_multiplexed),
 		cmocka_unit_test(test_upgraded),
 		cmocka_unit_test(test_upgraded_default_table),
 	};
