@@ -486,10 +486,10 @@ static void on_response(struct h1_ctx *c, struct h1_session *s,
 		r->resp_last_ns = end_ns;
 		r->resp_body = f.body == HTTP1_BODY_LENGTH ? (int64_t)f.length : 0;
 	}
-	if (f.upgrade && r && r->h2c_offer && rs->status == 101 &&
+	if (f.upgrade && (!r || r->h2c_offer) && rs->status == 101 &&
 	    has_token(http1_find_header(rs->headers, rs->num_headers, "upgrade"), "h2c")) {
-		/* HTTP/2 from the next byte on, this exchange its stream 1:
-		 * kept for h1_session_take_upgrade(). */
+		/* HTTP/2 from the next byte on, this exchange (if its request
+		 * was seen) its stream 1: kept for h1_session_take_upgrade(). */
 		s->upgraded = true;
 		s->h2c = true;
 		lose(c, &s->resp);

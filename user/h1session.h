@@ -176,10 +176,11 @@ struct h1_upgrade {
 	char path[H1_TARGET_MAX];
 };
 
-/* After a feed that left s->h2c set: hand over the upgraded request (its
- * nest registration ended; HTTP/2 bytes start at s->h2c_off of that chunk)
- * and forget it. False when there is none. Close the session afterwards.
- * Without this call the exchange ends as a 101 span. */
+/* After a feed that left s->h2c set: HTTP/2 bytes start at s->h2c_off of
+ * that chunk. Hands over the upgraded request (its nest registration
+ * ended) and forgets it; false when it was not seen (kspan joined after
+ * it). Close the session afterwards. Without this call the exchange ends as
+ * a 101 span. */
 bool h1_session_take_upgrade(struct h1_ctx *c, struct h1_session *s,
 			      const struct h1_conn_info *ci, struct h1_upgrade *up);
 /* The connection ended: finish a response that runs until close, count

@@ -648,6 +648,26 @@ static void test_h2c_upgrade_second(void **state)
 	nest_free(nt);
 }
 
+/* kspan joined between the upgrade request and the 101: the connection
+ * still switches where the 101 ends, with no stream 1 to hand over. */
+static void test_h2c_upgrade_joined_late(void **state)
+{
+	struct h1_conn_info ci = info(true);
+	struct h1_upgrade up;
+	struct h1_session s;
+
+	(void)state;
+	nspans = 0;
+	h1_session_init(&s);
+	feed_one(&s, &ci, false, H2C_101 "\0\0", strlen(H2C_101) + 2, 1000);
+	assert_true(s.h2c);
+	assert_int_equal(s.h2c_off, strlen(H2C_101));
+	assert_false(h1_session_take_upgrade(ctx, &s, &ci, &up));
+	h1_session_close(ctx, &s, &ci);
+	assert_int_equal(nspans, 0);
+	assert_int_equal(h1_ctx_stats(ctx)->orphan_responses, 1);
+}
+
 /* A 101 to something else, or to h2c for a request that did not offer it
  * properly, is an exchange of its own: a 101 span, nothing handed over. */
 static void test_upgrade_not_h2c(void **state)
@@ -699,6 +719,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kernel_missed_context, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_h2c_upgrade, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_h2c_upgrade_second, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_h2c_upgrade_joined_late, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgrade_not_h2c, setup, teardown),
 	};
 
