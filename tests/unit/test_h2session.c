@@ -1377,6 +1377,34 @@ static void test_nest_client_multiplexed(void **state)
 	nest_free(nt);
 }
 
+/* A request whose :scheme is not known (none sent, or named by an index from
+ * before kspan joined) takes the connection's: https over TLS. */
+static void test_scheme_from_connection(void **state)
+{
+	(void)state;
+	for (int tls = 0; tls < 2; tls++) {
+		struct h1_conn_info ci = info(false);
+		struct bytes b, hb = { .n = 0 };
+		int32_t s;
+
+		ci.tls = tls;
+		nspans = 0;
+		s = open_session(true, KSPAN_ROLE_SERVER);
+		b.n = 0;
+		preface(&b);
+		h_idx(&hb, 2);
+		h_lit(&hb, false, 4, NULL, "/s");
+		frame(&b, H2_HEADERS, H2_FLAG_END_HEADERS | H2_FLAG_END_STREAM, 1, hb.b, hb.n);
+		feed_raw(s, &ci, false, b.b, b.n, b.n);
+		b.n = 0;
+		resp_headers(&b, 1, true);
+		feed_raw(s, &ci, true, b.b, b.n, b.n);
+		close_session(s, &ci);
+		assert_int_equal(nspans, 1);
+		assert_string_equal(sattr(&spans[0], "url.scheme"), tls ? "https" : "http");
+	}
+}
+
 /* ---- Upgrade: h2c ---- */
 
 /* Stream 1 of an upgraded connection is the HTTP/1.1 request: method,
@@ -1512,6 +1540,7 @@ int main(void)
 		cmocka_unit_test(test_nest_server_streams),
 		cmocka_unit_test(test_nest_client_streams),
 		cmocka_unit_test(test_nest_client_multiplexed),
+		cmocka_unit_test(test_scheme_from_connection),
 		cmocka_unit_test(test_upgraded),
 		cmocka_unit_test(test_upgraded_default_table),
 	};
