@@ -5,6 +5,7 @@
 #include "h2session.h"
 #include "http1.h"
 #include "ids.h"
+#include "nest.h"
 #include "proc.h"
 #include "tls.h"
 
@@ -64,10 +65,14 @@ int app_init(struct kspan_app *a, uint32_t max_conns, uint32_t max_spans,
 	 * split across reads or frames. */
 	a->h2 = h2_ctx_new(max_conns / 64 + 16, (max_conns / 64 + 16) * 16,
 			   max_conns / 256 + 8, sink);
-	if (!a->traces || !a->conns || !a->h1 || !a->h2) {
+	/* Server requests in flight per thread, HTTP/1 and HTTP/2 alike. */
+	a->nest = nest_new();
+	if (!a->traces || !a->conns || !a->h1 || !a->h2 || !a->nest) {
 		app_free(a);
 		return -1;
 	}
+	h1_ctx_set_nest(a->h1, a->nest);
+	h2_ctx_set_nest(a->h2, a->nest);
 	return 0;
 }
 
@@ -76,6 +81,7 @@ void app_free(struct kspan_app *a)
 	conn_table_free(a->conns);
 	h1_ctx_free(a->h1);
 	h2_ctx_free(a->h2);
+	nest_free(a->nest);
 	trace_buf_free(a->traces);
 	memset(a, 0, sizeof(*a));
 }
@@ -141,6 +147,34 @@ static void classify(struct kspan_app *a, struct conn *c, uint8_t dir,
 	}
 }
 
+/* An HTTP/1.1 exchange switched to HTTP/2 (Upgrade: h2c) in chunk ch: its
+ * request becomes stream 1 and the rest of the chunk is HTTP/2. Without a
+ * session to spare, the exchange stays a 101 span and the rest is skipped. */
+static void upgrade_h2c(struct kspan_app *a, struct conn *c, const struct h1_conn_info *ci,
+			bool egress, const struct h1_chunk *ch)
+{
+	struct h1_upgrade up;
+	struct h1_chunk rest = *ch;
+	int32_t h2;
+
+	h2 = h2_session_open(a->h2, true, c->role);
+	if (h2 < 0) {
+		h1_session_close(a->h1, &c->h1, ci);
+		c->proto = CONN_PROTO_OTHER;
+		return;
+	}
+	if (h1_session_take_upgrade(a->h1, &c->h1, ci, &up))
+		h2_session_upgraded(a->h2, h2, ci, &up);
+	rest.data += c->h1.h2c_off;
+	rest.cap_len -= c->h1.h2c_off;
+	rest.len -= c->h1.h2c_off;
+	h1_session_close(a->h1, &c->h1, ci);
+	c->proto = CONN_PROTO_HTTP2;
+	c->h2 = h2;
+	if (rest.len)
+		h2_session_feed(a->h2, h2, ci, egress, &rest);
+}
+
 static void handle_data(struct kspan_app *a, const struct kspan_data_event *e, bool tls)
 {
 	const char *payload = (const char *)(e + 1);
@@ -196,6 +230,8 @@ static void handle_data(struct kspan_app *a, const struct kspan_data_event *e, b
 		return;
 	}
 	h1_session_feed(a->h1, &c->h1, &ci, (e->dir == KSPAN_DIR_EGRESS) == ci.client, &ch);
+	if (c->h1.h2c)
+		upgrade_h2c(a, c, &ci, e->dir == KSPAN_DIR_EGRESS, &ch);
 }
 
 int app_handle_event(void *ctx, void *data, size_t size)

@@ -20,11 +20,13 @@ struct event_stats {
 };
 
 struct h2_ctx;
+struct nest_table;
 
 struct kspan_app {
 	struct conn_table *conns;
 	struct h1_ctx *h1;
 	struct h2_ctx *h2;
+	struct nest_table *nest;	/* server requests in flight per thread */
 	struct trace_buf *traces;
 	struct event_stats st;
 	uint64_t now_ns;		/* monotonic time of the current batch */

@@ -2,11 +2,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "addr.h"
 #include "h1session.h"
+#include "h2.h"
 #include "httpattr.h"
 #include "ids.h"
+#include "nest.h"
 
 #define H1_PIPELINE_MAX 16	/* requests awaiting a response, per connection */
 
@@ -17,12 +20,15 @@ struct h1_req {
 	uint8_t span_id[8];
 	uint8_t parent_id[8];
 	uint8_t flags;
-	bool counted;		/* server request counted in its thread's entry */
+	bool counted;		/* server request counted in the nest table */
+	bool h2c_offer;		/* Upgrade: h2c with HTTP2-Settings */
 	bool remote_parent;	/* parent_id came with the request */
 	bool parent_by_id;	/* parent_id is a span of this host, by id */
 	uint8_t bag_len[H1_BAGGAGE_KEYS];	/* 0: member absent */
 	http_baggage_val bag[H1_BAGGAGE_KEYS];
 	uint32_t seq;		/* request number on the connection */
+	uint32_t h2_table;	/* h2c_offer: its SETTINGS_HEADER_TABLE_SIZE,
+				 * UINT32_MAX when not given */
 	uint64_t nest_conn;	/* client: the server request being served */
 	uint32_t nest_seq;
 	uint64_t start_ns;	/* first request byte */
@@ -40,21 +46,10 @@ struct h1_req {
 	char target[H1_TARGET_MAX];
 };
 
-/* Server requests in flight per thread, for nesting client calls. */
-#define H1_THREADS 8192
-
-struct h1_thread {
-	uint64_t key;		/* pid << 32 | tid */
-	int32_t next;		/* hash chain or free list */
-	uint32_t count;		/* server requests in flight */
-	uint64_t conn;		/* the one in flight, when count == 1 */
-	uint32_t seq;
-};
+_Static_assert(H1_BAGGAGE_VAL == HTTP_BAGGAGE_VAL, "h1_upgrade holds baggage values");
 
 struct h1_ctx {
-	struct h1_thread threads[H1_THREADS];
-	int32_t thread_buckets[H1_THREADS];
-	int32_t free_thread;
+	struct nest_table *nest;	/* NULL: no nesting */
 	struct h1_req *reqs;
 	int32_t free_req;
 	char *bufs;
@@ -88,11 +83,6 @@ struct h1_ctx *h1_ctx_new(uint32_t max_pending, uint32_t max_bufs, struct h1_sin
 	for (uint32_t i = 0; i < max_bufs; i++)
 		c->free_bufs[i] = max_bufs - 1 - i;
 	c->nfree_bufs = max_bufs;
-	for (int i = 0; i < H1_THREADS; i++) {
-		c->threads[i].next = i + 1 < H1_THREADS ? i + 1 : -1;
-		c->thread_buckets[i] = -1;
-	}
-	c->free_thread = 0;
 	c->propagators = TRACECTX_W3C | TRACECTX_B3 | TRACECTX_B3MULTI | TRACECTX_JAEGER;
 	c->sink = sink;
 	return c;
@@ -131,60 +121,9 @@ const struct tracectx_stats *h1_ctx_context_stats(const struct h1_ctx *c)
 	return &c->tcst;
 }
 
-static int32_t *thread_slot(struct h1_ctx *c, uint64_t key)
+void h1_ctx_set_nest(struct h1_ctx *c, struct nest_table *t)
 {
-	int32_t *pp = &c->thread_buckets[(key * 0x9e3779b97f4a7c15ull) >> 51];
-
-	while (*pp >= 0 && c->threads[*pp].key != key)
-		pp = &c->threads[*pp].next;
-	return pp;
-}
-
-static struct h1_thread *thread_find(struct h1_ctx *c, uint32_t pid, uint32_t tid)
-{
-	int32_t *pp = thread_slot(c, (uint64_t)pid << 32 | tid);
-
-	return *pp >= 0 ? &c->threads[*pp] : NULL;
-}
-
-/* A server request was read on this thread. */
-static bool thread_enter(struct h1_ctx *c, uint32_t pid, uint32_t tid, uint64_t conn,
-			 uint32_t seq)
-{
-	uint64_t key = (uint64_t)pid << 32 | tid;
-	int32_t *pp = thread_slot(c, key), i;
-	struct h1_thread *t;
-
-	if (*pp < 0) {
-		if (c->free_thread < 0) {
-			c->st.threads_full++;
-			return false;
-		}
-		i = c->free_thread;
-		t = &c->threads[i];
-		c->free_thread = t->next;
-		t->key = key;
-		t->count = 0;
-		t->next = -1;
-		*pp = i;
-	}
-	t = &c->threads[*pp];
-	if (++t->count == 1) {
-		t->conn = conn;
-		t->seq = seq;
-	}
-	return true;
-}
-
-static void thread_leave(struct h1_ctx *c, uint32_t pid, uint32_t tid)
-{
-	int32_t *pp = thread_slot(c, (uint64_t)pid << 32 | tid), i = *pp;
-
-	if (i < 0 || --c->threads[i].count)
-		return;
-	*pp = c->threads[i].next;
-	c->threads[i].next = c->free_thread;
-	c->free_thread = i;
+	c->nest = t;
 }
 
 static void stream_init(struct h1_stream *st)
@@ -201,6 +140,8 @@ void h1_session_init(struct h1_session *s)
 	s->head = s->tail = -1;
 	s->npending = 0;
 	s->upgraded = false;
+	s->h2c = false;
+	s->h2c_off = 0;
 	s->seq_broken = false;
 	s->nreq = 0;
 	s->ninj = 0;
@@ -317,7 +258,7 @@ static void finish_front(struct h1_ctx *c, struct h1_session *s,
 		return;
 	r = &c->reqs[i];
 	if (r->counted)
-		thread_leave(c, ci->pid, r->tid);
+		nest_leave(c->nest, ci->pid, r->tid);
 	if (r->resp_started)
 		build_span(c, ci, r, end_ns);
 	else
@@ -395,6 +336,45 @@ void h1_session_injected(struct h1_ctx *c, struct h1_session *s, const struct ks
 	s->inj[s->ninj++] = *k;
 }
 
+/* Whether a header's value lists this token (case-insensitive). */
+static bool has_token(const struct http1_header *h, const char *tok)
+{
+	size_t pos = 0, n = strlen(tok), elen;
+	const char *e;
+
+	if (!h)
+		return false;
+	while (http1_list_next(h->value, h->value_len, &pos, &e, &elen))
+		if (elen == n && strncasecmp(e, tok, n) == 0)
+			return true;
+	return false;
+}
+
+/* A request offering to switch to HTTP/2 (RFC 7540 3.2): Upgrade: h2c and
+ * exactly one valid HTTP2-Settings, whose header table size the server's
+ * encoder may then use. */
+static void h2c_offer(struct h1_req *r, const struct http1_request *rq)
+{
+	const struct http1_header *set = NULL;
+	uint32_t table = UINT32_MAX;
+
+	r->h2c_offer = false;
+	if (!has_token(http1_find_header(rq->headers, rq->num_headers, "upgrade"), "h2c"))
+		return;
+	for (size_t i = 0; i < rq->num_headers; i++) {
+		if (rq->headers[i].name_len != 14 ||
+		    strncasecmp(rq->headers[i].name, "http2-settings", 14))
+			continue;
+		if (set)
+			return;
+		set = &rq->headers[i];
+	}
+	if (!set || h2_upgrade_settings(set->value, set->value_len, &table) < 0)
+		return;
+	r->h2c_offer = true;
+	r->h2_table = table;
+}
+
 static void on_request(struct h1_ctx *c, struct h1_session *s,
 		       const struct h1_conn_info *ci,
 		       const struct http1_request *rq, uint64_t start_ns, uint32_t tid,
@@ -434,21 +414,18 @@ static void on_request(struct h1_ctx *c, struct h1_session *s,
 		r->seq = s->seq_broken ? 0 : s->nreq;
 		read_context(c, r, rq);
 		kernel_context(c, s, r, ci->client, kctx);
-		if (r->remote_parent || r->parent_by_id) {
+		h2c_offer(r, rq);
+		if (!c->nest) {
+			/* no nesting */
+		} else if (!ci->client) {
+			/* A request that may become stream 1 takes part only as
+			 * the connection's first: its number is then the stream's. */
+			if (!r->h2c_offer || s->nreq == 1)
+				r->counted = nest_enter(c->nest, ci->pid, tid, ci->conn_id,
+							s->nreq);
+		} else if (!r->remote_parent && !r->parent_by_id) {
 			/* The caller's context wins over any guess: no nesting. */
-			if (!ci->client)
-				r->counted = thread_enter(c, ci->pid, tid, ci->conn_id, s->nreq);
-		} else if (ci->client) {
-			struct h1_thread *t = thread_find(c, ci->pid, tid);
-
-			if (t && t->count == 1) {
-				r->nest_conn = t->conn;
-				r->nest_seq = t->seq;
-			} else if (t && t->count > 1) {
-				c->st.nest_ambiguous++;
-			}
-		} else {
-			r->counted = thread_enter(c, ci->pid, tid, ci->conn_id, s->nreq);
+			nest_parent(c->nest, ci->pid, tid, &r->nest_conn, &r->nest_seq);
 		}
 		r->start_ns = start_ns;
 		r->minor = rq->minor_version;
@@ -511,6 +488,16 @@ static void on_response(struct h1_ctx *c, struct h1_session *s,
 		r->status = rs->status;
 		r->resp_last_ns = end_ns;
 		r->resp_body = f.body == HTTP1_BODY_LENGTH ? (int64_t)f.length : 0;
+	}
+	if (f.upgrade && (!r || r->h2c_offer) && rs->status == 101 &&
+	    has_token(http1_find_header(rs->headers, rs->num_headers, "upgrade"), "h2c")) {
+		/* HTTP/2 from the next byte on, this exchange (if its request
+		 * was seen) its stream 1: kept for h1_session_take_upgrade(). */
+		s->upgraded = true;
+		s->h2c = true;
+		lose(c, &s->resp);
+		lose(c, &s->req);
+		return;
 	}
 	if (f.upgrade) {
 		finish_front(c, s, ci, end_ns);
@@ -655,6 +642,10 @@ void h1_session_feed(struct h1_ctx *c, struct h1_session *s,
 				return;
 			}
 			off += n;
+			if (s->h2c) {
+				s->h2c_off = off;
+				return;
+			}
 			break;
 		case H1S_HEAD: {
 			uint32_t old = st->buf_len, take = cap - off;
@@ -680,6 +671,10 @@ void h1_session_feed(struct h1_ctx *c, struct h1_session *s,
 			st->head_has_kctx = false;
 			if (n > 0) {
 				off += n - old;
+				if (s->h2c) {
+					s->h2c_off = off;
+					return;
+				}
 				break;
 			}
 			if (n == -2)
@@ -753,6 +748,65 @@ void h1_session_feed(struct h1_ctx *c, struct h1_session *s,
 		lose(c, st);
 		break;
 	}
+}
+
+bool h1_session_take_upgrade(struct h1_ctx *c, struct h1_session *s,
+			      const struct h1_conn_info *ci, struct h1_upgrade *up)
+{
+	const char *path, *query;
+	size_t path_len, query_len;
+	struct h1_req *r;
+	int32_t i = s->head;
+
+	if (!s->h2c || i < 0)
+		return false;
+	s->h2c = false;
+	r = &c->reqs[i];
+	memset(up, 0, sizeof(*up));
+	up->tid = r->tid;
+	up->start_ns = r->start_ns;
+	up->req_body = r->req_body;
+	memcpy(up->trace_id, r->trace_id, sizeof(up->trace_id));
+	memcpy(up->span_id, r->span_id, sizeof(up->span_id));
+	memcpy(up->parent_id, r->parent_id, sizeof(up->parent_id));
+	up->flags = r->flags;
+	up->remote_parent = r->remote_parent;
+	up->parent_by_id = r->parent_by_id;
+	up->nest_conn = r->nest_conn;
+	up->nest_seq = r->nest_seq;
+	up->table_size = r->h2_table;
+	up->first = s->nreq == 1;
+	memcpy(up->bag_len, r->bag_len, sizeof(up->bag_len));
+	memcpy(up->bag, r->bag, sizeof(up->bag));
+	up->method_len = r->method_len;
+	memcpy(up->method, r->method, r->method_len);
+	/* :path is the target's path and query; an absolute-form target
+	 * also names the scheme and authority. */
+	http1_split_target(r->target, r->target_len, &path, &path_len, &query, &query_len);
+	up->path_len = (query ? query + query_len : path + path_len) - path;
+	memcpy(up->path, path, up->path_len);
+	if (r->target_len && r->target[0] != '/') {
+		const char *sep = memmem(r->target, path - r->target, "://", 3);
+
+		if (sep && (size_t)(sep - r->target) <= sizeof(up->scheme)) {
+			up->scheme_len = sep - r->target;
+			memcpy(up->scheme, r->target, up->scheme_len);
+			up->host_len = copy_trunc(up->host, sizeof(up->host), sep + 3,
+						  path - sep - 3);
+		}
+	} else {
+		up->host_len = r->host_len;
+		memcpy(up->host, r->host, r->host_len);
+	}
+	/* Its thread serves it on as a stream of the new connection. */
+	if (r->counted)
+		nest_leave(c->nest, ci->pid, r->tid);
+	s->head = r->next;
+	if (s->head < 0)
+		s->tail = -1;
+	s->npending--;
+	req_free(c, i);
+	return true;
 }
 
 void h1_session_close(struct h1_ctx *c, struct h1_session *s,

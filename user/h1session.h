@@ -57,12 +57,10 @@ struct h1_stats {
 	uint64_t pipeline_full;		/* requests dropped: too many awaiting response */
 	uint64_t pool_exhausted;	/* head buffers or request records ran out */
 	uint64_t span_alloc_failed;	/* finished exchanges with no span to put them in */
-	uint64_t nest_ambiguous;	/* client requests from a thread serving several */
 	uint64_t context_in;		/* requests carrying a valid propagated context */
 	uint64_t injected_unmatched;	/* injections with no request seen for them */
 	uint64_t context_unseen;	/* context the kernel missed (head split over
 					 * reads): the kernel's ids kept, link lost */
-	uint64_t threads_full;		/* thread table full: request not nested */
 };
 
 struct h1_conn_info {
@@ -86,6 +84,9 @@ struct h1_session {
 	int32_t head, tail;		/* FIFO of request records awaiting a response */
 	uint8_t npending;
 	bool upgraded;			/* switched protocols: nothing more to parse */
+	bool h2c;			/* ...to HTTP/2: h1_session_take_upgrade() */
+	uint32_t h2c_off;		/* ...whose bytes start at this offset of
+					 * the chunk just fed */
 	bool seq_broken;		/* a request went uncounted: no pairing by order */
 	uint32_t nreq;			/* requests seen */
 	uint8_t ninj;			/* injected contexts not yet matched */
@@ -125,6 +126,10 @@ void h1_ctx_free(struct h1_ctx *c);
 void h1_ctx_set_context(struct h1_ctx *c, unsigned propagators,
 			const char *const *baggage_keys, size_t nkeys);
 const struct tracectx_stats *h1_ctx_context_stats(const struct h1_ctx *c);
+/* Server requests register in this table, client requests take their parent
+ * from it (kept by pointer; NULL, the default, nests nothing). */
+struct nest_table;
+void h1_ctx_set_nest(struct h1_ctx *c, struct nest_table *t);
 /* Query values and userinfo are redacted per this policy (kept by pointer;
  * NULL redacts every query value). */
 void h1_ctx_set_redact(struct h1_ctx *c, const struct redact_policy *p);
@@ -139,6 +144,46 @@ void h1_session_feed(struct h1_ctx *c, struct h1_session *s,
 /* The kernel inserted a traceparent with these ids into the next request
  * this (client) connection sends. */
 void h1_session_injected(struct h1_ctx *c, struct h1_session *s, const struct kspan_ctx *k);
+/* The request of an exchange that switched to HTTP/2 (a 101 with Upgrade:
+ * h2c): stream 1 of the connection from then on (RFC 7540 3.2). Strings are
+ * not NUL-terminated. */
+#define H1_BAGGAGE_VAL 32
+struct h1_upgrade {
+	uint32_t tid;			/* thread that moved the request head */
+	uint64_t start_ns;		/* its first byte */
+	int64_t req_body;
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t parent_id[8];
+	uint8_t flags;
+	bool remote_parent;
+	bool parent_by_id;
+	uint64_t nest_conn;		/* client: the server request being served */
+	uint32_t nest_seq;
+	uint32_t table_size;		/* SETTINGS_HEADER_TABLE_SIZE in its
+					 * HTTP2-Settings; UINT32_MAX: not given */
+	bool first;			/* the connection's first request (as kspan
+					 * counts): numbered 1 like the stream, so
+					 * calls its thread makes may nest under it */
+	uint8_t bag_len[H1_BAGGAGE_KEYS];
+	char bag[H1_BAGGAGE_KEYS][H1_BAGGAGE_VAL];
+	uint8_t method_len;
+	uint8_t scheme_len;		/* 0 unless the target was absolute */
+	uint8_t host_len;		/* the target's authority, else Host */
+	uint16_t path_len;		/* path and query, as :path */
+	char method[H1_METHOD_MAX];
+	char scheme[8];
+	char host[H1_HOST_MAX];
+	char path[H1_TARGET_MAX];
+};
+
+/* After a feed that left s->h2c set: HTTP/2 bytes start at s->h2c_off of
+ * that chunk. Hands over the upgraded request (its nest registration
+ * ended) and forgets it; false when it was not seen (kspan joined after
+ * it). Close the session afterwards. Without this call the exchange ends as
+ * a 101 span. */
+bool h1_session_take_upgrade(struct h1_ctx *c, struct h1_session *s,
+			      const struct h1_conn_info *ci, struct h1_upgrade *up);
 /* The connection ended: finish a response that runs until close, count
  * what stays unanswered, and release everything the session holds. */
 void h1_session_close(struct h1_ctx *c, struct h1_session *s,

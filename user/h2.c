@@ -214,3 +214,56 @@ const char *h2_error_name(uint32_t code)
 
 	return code < sizeof(names) / sizeof(names[0]) ? names[code] : "UNKNOWN";
 }
+
+static int b64url_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+int h2_upgrade_settings(const char *v, size_t len, uint32_t *table_size)
+{
+	uint8_t set[6];
+	unsigned nset = 0, bits = 0;
+	uint32_t acc = 0, value;
+	uint16_t id;
+	int found = 0, d;
+
+	/* Padding is not sent, but tolerated. */
+	while (len && v[len - 1] == '=')
+		len--;
+	if (len % 4 == 1)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		d = b64url_value(v[i]);
+		if (d < 0)
+			return -1;
+		acc = (acc << 6 | (uint32_t)d) & 0xfff;
+		bits += 6;
+		if (bits < 8)
+			continue;
+		bits -= 8;
+		set[nset++] = acc >> bits & 0xff;
+		if (nset < sizeof(set))
+			continue;
+		nset = 0;
+		h2_setting(set, &id, &value);
+		if (id == H2_SETTINGS_HEADER_TABLE_SIZE) {
+			*table_size = value;
+			found = 1;
+		}
+	}
+	/* A SETTINGS payload is whole parameters; leftover bits are zero. */
+	if (nset || (acc & ((1u << bits) - 1)))
+		return -1;
+	return found;
+}

@@ -102,6 +102,11 @@ int h2_is_preface(const uint8_t *buf, size_t len);
  * two whole frames before one that goes on past it. Frames must be of a
  * known type, with only defined flags and a valid header. */
 int h2_looks_like_frames(const uint8_t *buf, size_t len, uint64_t total);
+/* The HTTP2-Settings header of an h2c upgrade request (RFC 7540 3.2.1): a
+ * SETTINGS payload in base64url. 1 with *table_size set when it holds
+ * SETTINGS_HEADER_TABLE_SIZE (the last one wins), 0 when it does not, -1 when
+ * it is not such a payload. */
+int h2_upgrade_settings(const char *v, size_t len, uint32_t *table_size);
 
 /* Name of an error code (RFC 9113 section 7), "UNKNOWN" past them. */
 const char *h2_error_name(uint32_t code);

@@ -8,6 +8,7 @@
 #include "httpattr.h"
 #include "ids.h"
 #include "kspan.h"
+#include "nest.h"
 #include "redact.h"
 
 /* One stream: a request and its response. */
@@ -20,12 +21,16 @@ struct h2_stream {
 	uint8_t parent_id[8];
 	uint8_t flags;
 	bool remote_parent;
+	bool parent_by_id;	/* parent_id is a span of this host, by id */
+	bool counted;		/* server: registered in the nest table */
 	bool grpc;
 	bool req_end;
 	bool has_resp;
 	int16_t grpc_status;	/* -1: none seen */
 	uint16_t status;	/* :status, 0 unknown */
 	uint32_t rst;		/* RST_STREAM error code + 1, 0 none */
+	uint64_t nest_conn;	/* client: the server request being served */
+	uint32_t nest_seq;
 	uint64_t start_ns;
 	uint64_t last_ns;	/* last response byte seen */
 	uint64_t req_body;
@@ -53,6 +58,7 @@ struct h2_ctx {
 	uint32_t nfree_bufs;
 	struct h1_sink sink;
 	struct h2_stats st;
+	struct nest_table *nest;		/* NULL: no nesting */
 	const struct redact_policy *redact;	/* NULL: redact every value */
 	unsigned propagators;
 	const char *const *bag_keys;
@@ -71,6 +77,13 @@ struct feed {
 	const struct h1_conn_info *ci;
 	const struct h1_chunk *ch;
 	bool egress;
+	uint32_t opened;	/* client streams opened without context */
+	uint32_t opened_id;	/* the last of them */
+	/* What else the bytes carried, for nest_calls(). */
+	uint32_t frames_stream;	/* the first stream any frame was for */
+	bool frames_mixed;	/* frames for another stream too */
+	bool ctl;		/* stream-0 frames outside connection setup */
+	bool preface;		/* the client preface: connection setup */
 };
 
 struct h2_ctx *h2_ctx_new(uint32_t max_sessions, uint32_t max_streams, uint32_t max_bufs,
@@ -120,6 +133,11 @@ void h2_ctx_set_context(struct h2_ctx *c, unsigned propagators,
 	c->propagators = propagators;
 	c->bag_keys = keys;
 	c->nbag_keys = nkeys < H1_BAGGAGE_KEYS ? nkeys : H1_BAGGAGE_KEYS;
+}
+
+void h2_ctx_set_nest(struct h2_ctx *c, struct nest_table *t)
+{
+	c->nest = t;
 }
 
 void h2_ctx_set_redact(struct h2_ctx *c, const struct redact_policy *p)
@@ -176,6 +194,8 @@ int32_t h2_session_open(struct h2_ctx *c, bool from_start, uint8_t role)
 	s->streams = -1;
 	s->nstreams = 0;
 	s->next_free = -1;
+	s->io_tid = 0;
+	s->io_shared = false;
 	c->st.sessions++;
 	return i;
 }
@@ -213,6 +233,16 @@ static struct h2_stream *stream_find(struct h2_ctx *c, struct h2_session *s, uin
 		if (c->streams[i].id == id)
 			return &c->streams[i];
 	return NULL;
+}
+
+/* A server stream stops counting as a request its thread serves once its
+ * response head is written (or it ends): the calls made for it come before. */
+static void stream_leave(struct h2_ctx *c, const struct h1_conn_info *ci, struct h2_stream *st)
+{
+	if (!st->counted)
+		return;
+	st->counted = false;
+	nest_leave(c->nest, ci->pid, st->tid);
 }
 
 static void stream_free(struct h2_ctx *c, struct h2_session *s, struct h2_stream *st)
@@ -274,7 +304,10 @@ static void build_span(struct h2_ctx *c, struct h2_session *s, const struct h1_c
 	 * same ones, whenever kspan joined. */
 	sp->seq = r->id;
 	sp->req_no = r->id;
+	sp->nest_conn = r->nest_conn;
+	sp->nest_seq = r->nest_seq;
 	sp->remote_parent = r->remote_parent;
+	sp->parent_by_id = r->parent_by_id;
 	sp->local_port = ci->local_port;
 	sp->peer_port = ci->peer_port;
 	memcpy(sp->local_addr, ci->local_addr, 16);
@@ -285,6 +318,11 @@ static void build_span(struct h2_ctx *c, struct h2_session *s, const struct h1_c
 		a.path_len = q - r->path;
 		a.query = q + 1;
 		a.query_len = r->path_len - a.path_len - 1;
+	}
+	/* :scheme unknown (indexed before kspan joined): the connection's. */
+	if (!a.scheme_len && ci->tls) {
+		a.scheme = "https";
+		a.scheme_len = 5;
 	}
 	httpattr_fill(sp, ci, &a);
 	if (ci->tls_version)
@@ -331,6 +369,14 @@ static void build_span(struct h2_ctx *c, struct h2_session *s, const struct h1_c
 
 static void stream_finish(struct feed *f, struct h2_stream *st, uint64_t end_ns)
 {
+	stream_leave(f->c, f->ci, st);
+	/* Another thread moved bytes of the connection during the call: the
+	 * thread that wrote its HEADERS may have done so for it. */
+	if (st->nest_conn && f->s->io_shared) {
+		st->nest_conn = 0;
+		st->nest_seq = 0;
+		f->c->st.nest_refused++;
+	}
 	build_span(f->c, f->s, f->ci, st, end_ns);
 	stream_free(f->c, f->s, st);
 }
@@ -380,6 +426,26 @@ static bool visible(const struct http1_header *h)
 	return true;
 }
 
+/* A server stream is a request its reading thread serves; a client stream
+ * without propagated context may belong to the one request its writing
+ * thread serves. */
+static void stream_nest(struct feed *f, struct h2_stream *r)
+{
+	struct h2_ctx *c = f->c;
+
+	if (!c->nest)
+		return;
+	if (f->s->role == KSPAN_ROLE_SERVER) {
+		if (!f->s->io_shared)
+			r->counted = nest_enter(c->nest, f->ci->pid, r->tid, f->ci->conn_id,
+						r->id);
+	} else if (!r->remote_parent) {
+		/* decided in nest_calls() once the whole write is seen */
+		f->opened++;
+		f->opened_id = r->id;
+	}
+}
+
 static struct h2_stream *stream_open(struct feed *f, struct h2_dir *d)
 {
 	struct h2_ctx *c = f->c;
@@ -417,6 +483,7 @@ static struct h2_stream *stream_open(struct feed *f, struct h2_dir *d)
 	ids_trace_id(r->trace_id);
 	ids_span_id(r->span_id);
 	read_context(c, r);
+	stream_nest(f, r);
 	r->method_len = copy_field(r->method, sizeof(r->method), method);
 	r->scheme_len = copy_field(r->scheme, sizeof(r->scheme), scheme);
 	r->auth_len = copy_field(r->auth, sizeof(r->auth), auth);
@@ -480,6 +547,7 @@ static void on_block(struct feed *f, struct h2_dir *d, bool lost)
 	st->last_ns = f->ch->end_ns;
 	if (lost) {
 		st->has_resp = true;
+		stream_leave(c, f->ci, st);
 	} else {
 		v = parse_uint(field(c, ":status"), 999);
 		if (v >= 200 || (v < 0 && is_resp)) {
@@ -487,6 +555,7 @@ static void on_block(struct feed *f, struct h2_dir *d, bool lost)
 			if (!st->has_resp)
 				c->st.responses++;
 			st->has_resp = true;
+			stream_leave(c, f->ci, st);
 		}
 		v = parse_uint(field(c, "grpc-status"), 32767);
 		if (v >= 0)
@@ -636,6 +705,16 @@ static void body_begin(struct feed *f, struct h2_dir *d)
 		frame_end(f, d);
 }
 
+static void note_frame(struct feed *f, uint32_t stream)
+{
+	if (!stream)
+		f->ctl |= !f->preface;
+	else if (!f->frames_stream)
+		f->frames_stream = stream;
+	else if (f->frames_stream != stream)
+		f->frames_mixed = true;
+}
+
 static int frame_begin(struct feed *f, struct h2_dir *d)
 {
 	struct h2_frame_hdr h;
@@ -644,6 +723,7 @@ static int frame_begin(struct feed *f, struct h2_dir *d)
 	f->c->st.frames++;
 	if (h2_frame_hdr_check(&h, H2_MAX_FRAME_LIMIT) < 0)
 		return -1;
+	note_frame(f, h.stream);
 	/* 6.10: nothing may come between a block's frames. */
 	if (d->blk_open != (h.type == H2_CONTINUATION) ||
 	    (d->blk_open && h.stream != d->blk_stream))
@@ -793,18 +873,20 @@ static void skip_uncaptured(struct feed *f, struct h2_dir *d, uint64_t n)
 	}
 }
 
-void h2_session_feed(struct h2_ctx *c, int32_t si, const struct h1_conn_info *ci,
-		     bool egress, const struct h1_chunk *ch)
+static void feed_bytes(struct feed *f)
 {
-	struct h2_session *s = h2_session_get(c, si);
-	struct feed f = { c, s, ci, ch, egress };
+	struct h2_ctx *c = f->c;
+	struct h2_session *s = f->s;
+	const struct h1_chunk *ch = f->ch;
+	bool egress = f->egress;
 	const uint8_t *p = (const uint8_t *)ch->data;
 	uint32_t cap = ch->cap_len, off = 0, take;
 	struct h2_dir *d;
 
-	if (!s)
-		return;
 	d = &s->dir[egress ? 0 : 1];
+	/* The rest of a frame begun in an earlier read or write. */
+	if (d->fs == H2F_PREFIX || d->fs == H2F_BODY || d->fs == H2F_PAD)
+		note_frame(f, d->fh.stream);
 	if (d->fs == H2F_LOST) {
 		if (!cap || !h2_looks_like_frames(p, cap, ch->len)) {
 			c->st.lost_events++;
@@ -819,6 +901,7 @@ void h2_session_feed(struct h2_ctx *c, int32_t si, const struct h1_conn_info *ci
 			d->got++;
 		}
 		if (d->got == H2_PREFACE_LEN) {
+			f->preface = true;
 			/* Only a client sends it. */
 			if (s->role == KSPAN_ROLE_UNKNOWN)
 				s->role = egress ? KSPAN_ROLE_CLIENT : KSPAN_ROLE_SERVER;
@@ -846,7 +929,7 @@ void h2_session_feed(struct h2_ctx *c, int32_t si, const struct h1_conn_info *ci
 			memcpy(d->hdr + d->got, p + off, take);
 			d->got += take;
 			off += take;
-			if (d->got == H2_FRAME_HDR && frame_begin(&f, d) < 0) {
+			if (d->got == H2_FRAME_HDR && frame_begin(f, d) < 0) {
 				c->st.protocol_errors++;
 				lose(c, d);
 				return;
@@ -860,7 +943,7 @@ void h2_session_feed(struct h2_ctx *c, int32_t si, const struct h1_conn_info *ci
 			d->got += take;
 			d->left -= take;
 			off += take;
-			if (d->got == d->need && prefix_done(&f, d) < 0) {
+			if (d->got == d->need && prefix_done(f, d) < 0) {
 				c->st.protocol_errors++;
 				lose(c, d);
 				return;
@@ -875,14 +958,14 @@ void h2_session_feed(struct h2_ctx *c, int32_t si, const struct h1_conn_info *ci
 				d->pad;
 			if (d->fh.type == H2_HEADERS || d->fh.type == H2_PUSH_PROMISE ||
 			    d->fh.type == H2_CONTINUATION)
-				fragment(&f, d, p + off, take, whole);
+				fragment(f, d, p + off, take, whole);
 			d->left -= take;
 			off += take;
 			if (d->left == d->pad) {
 				if (d->pad)
 					d->fs = H2F_PAD;
 				else
-					frame_end(&f, d);
+					frame_end(f, d);
 			}
 			break;
 		}
@@ -891,21 +974,121 @@ void h2_session_feed(struct h2_ctx *c, int32_t si, const struct h1_conn_info *ci
 			d->left -= take;
 			off += take;
 			if (!d->left)
-				frame_end(&f, d);
+				frame_end(f, d);
 			break;
 		default:
 			return;
 		}
 	}
 	if (ch->len > cap)
-		skip_uncaptured(&f, d, ch->len - cap);
+		skip_uncaptured(f, d, ch->len - cap);
+}
+
+/* Client streams opened by this write take a parent only when they are
+ * sure to be their writing thread's own call: the only stream open on the
+ * connection, and the write carrying nothing but its frames (and the
+ * connection's setup). Multiplexing clients (httpx, grpc-core) let
+ * whichever thread holds the connection flush the frames other threads
+ * queued, along with its own frames or flow-control updates. */
+static void nest_calls(struct feed *f)
+{
+	struct h2_ctx *c = f->c;
+	struct h2_stream *st;
+
+	if (!c->nest || !f->opened)
+		return;
+	st = stream_find(c, f->s, f->opened_id);
+	if (f->opened == 1 && f->s->nstreams == 1 && st && !f->frames_mixed && !f->ctl &&
+	    f->frames_stream == f->opened_id && !f->s->io_shared) {
+		nest_parent(c->nest, f->ci->pid, st->tid, &st->nest_conn, &st->nest_seq);
+		return;
+	}
+	if (nest_count(c->nest, f->ci->pid, f->ch->tid))
+		c->st.nest_refused += f->opened;
+}
+
+void h2_session_feed(struct h2_ctx *c, int32_t si, const struct h1_conn_info *ci,
+		     bool egress, const struct h1_chunk *ch)
+{
+	struct h2_session *s = h2_session_get(c, si);
+	struct feed f = { .c = c, .s = s, .ci = ci, .ch = ch, .egress = egress };
+
+	if (!s)
+		return;
+	if (!s->io_tid)
+		s->io_tid = ch->tid;
+	else if (s->io_tid != ch->tid)
+		s->io_shared = true;
+	feed_bytes(&f);
+	nest_calls(&f);
+}
+
+static size_t copy_str(char *dst, size_t cap, const char *src, size_t n)
+{
+	n = n < cap ? n : cap;
+	memcpy(dst, src, n);
+	return n;
+}
+
+bool h2_session_upgraded(struct h2_ctx *c, int32_t si, const struct h1_conn_info *ci,
+			 const struct h1_upgrade *up)
+{
+	struct h2_session *s = h2_session_get(c, si);
+	int32_t i = c->free_stream;
+	struct h2_stream *r;
+
+	if (!s)
+		return false;
+	c->st.upgrades++;
+	/* The client announced its table size in HTTP2-Settings: the server's
+	 * encoder may use it from its first block on. */
+	if (up->table_size != UINT32_MAX)
+		hpack_decoder_set_limit(&s->dir[s->role == KSPAN_ROLE_CLIENT ? 1 : 0].hp,
+					up->table_size);
+	if (i < 0) {
+		c->st.streams_full++;
+		return false;
+	}
+	r = &c->streams[i];
+	c->free_stream = r->next;
+	memset(r, 0, offsetof(struct h2_stream, method));
+	r->next = s->streams;
+	s->streams = i;
+	s->nstreams++;
+	r->id = 1;
+	r->tid = up->tid;
+	r->start_ns = up->start_ns;
+	r->last_ns = up->start_ns;
+	r->grpc_status = -1;
+	r->req_end = true;
+	r->req_body = up->req_body > 0 ? (uint64_t)up->req_body : 0;
+	memcpy(r->trace_id, up->trace_id, sizeof(r->trace_id));
+	memcpy(r->span_id, up->span_id, sizeof(r->span_id));
+	memcpy(r->parent_id, up->parent_id, sizeof(r->parent_id));
+	r->flags = up->flags;
+	r->remote_parent = up->remote_parent;
+	r->parent_by_id = up->parent_by_id;
+	r->nest_conn = up->nest_conn;
+	r->nest_seq = up->nest_seq;
+	memcpy(r->bag_len, up->bag_len, sizeof(r->bag_len));
+	memcpy(r->bag, up->bag, sizeof(r->bag));
+	r->method_len = copy_str(r->method, sizeof(r->method), up->method, up->method_len);
+	r->scheme_len = copy_str(r->scheme, sizeof(r->scheme), up->scheme, up->scheme_len);
+	r->auth_len = copy_str(r->auth, sizeof(r->auth), up->host, up->host_len);
+	r->path_len = copy_str(r->path, sizeof(r->path), up->path, up->path_len);
+	/* Stream 1 is request 1 of the connection for nesting; an upgrade on
+	 * a later request would share its number with an earlier one. */
+	if (c->nest && s->role == KSPAN_ROLE_SERVER && up->first)
+		r->counted = nest_enter(c->nest, ci->pid, r->tid, ci->conn_id, r->id);
+	c->st.requests++;
+	return true;
 }
 
 void h2_session_close(struct h2_ctx *c, int32_t si, const struct h1_conn_info *ci)
 {
 	struct h2_session *s = h2_session_get(c, si);
 	struct h1_chunk ch = {};
-	struct feed f = { c, s, ci, &ch, false };
+	struct feed f = { .c = c, .s = s, .ci = ci, .ch = &ch };
 
 	if (!s)
 		return;
@@ -916,6 +1099,7 @@ void h2_session_close(struct h2_ctx *c, int32_t si, const struct h1_conn_info *c
 			stream_finish(&f, st, st->last_ns);
 		} else {
 			c->st.unanswered++;
+			stream_leave(c, ci, st);
 			stream_free(c, s, st);
 		}
 	}

@@ -75,6 +75,8 @@ struct h2_session {
 	int32_t streams;		/* open stream records, a list */
 	uint16_t nstreams;
 	int32_t next_free;
+	uint32_t io_tid;		/* the thread that has read and written it */
+	bool io_shared;			/* ...more than one has: no nesting on it */
 };
 
 /* Counters, all monotonically increasing. */
@@ -100,6 +102,11 @@ struct h2_stats {
 	uint64_t pool_exhausted;	/* block buffers ran out */
 	uint64_t span_alloc_failed;
 	uint64_t context_in;		/* requests carrying a valid propagated context */
+	uint64_t upgrades;		/* connections switched from HTTP/1.1 (h2c) */
+	uint64_t nest_refused;		/* client streams from a thread serving a
+					 * request, not nested: their HEADERS shared
+					 * a write or the connection with others, or
+					 * the connection's I/O was several threads' */
 };
 
 struct h2_ctx;
@@ -113,6 +120,14 @@ void h2_ctx_free(struct h2_ctx *c);
  * (at most H1_BAGGAGE_KEYS, kept by reference). */
 void h2_ctx_set_context(struct h2_ctx *c, unsigned propagators,
 			const char *const *baggage_keys, size_t nkeys);
+/* The table HTTP/1 requests share for nesting (as h1_ctx_set_nest()): a
+ * server stream counts as a request served by the thread that read its
+ * HEADERS until its response HEADERS are written; a client stream may nest
+ * under the one request the thread writing its HEADERS serves. Only on
+ * connections whose reads and writes were all one thread's, and only for a
+ * client stream that was alone in its write and on its connection. */
+struct nest_table;
+void h2_ctx_set_nest(struct h2_ctx *c, struct nest_table *t);
 /* Query values to keep (as h1_ctx_set_redact()); until set, every query
  * value is redacted. The policy must outlive the context. */
 struct redact_policy;
@@ -128,6 +143,11 @@ int32_t h2_session_open(struct h2_ctx *c, bool from_start, uint8_t role);
 /* Feed one read (egress false) or write (egress true). */
 void h2_session_feed(struct h2_ctx *c, int32_t s, const struct h1_conn_info *ci,
 		     bool egress, const struct h1_chunk *ch);
+/* A session just opened (from_start) for a connection that switched from
+ * HTTP/1.1 (Upgrade: h2c): the upgraded request is stream 1, awaiting its
+ * response. False when it could not be kept (counted). */
+bool h2_session_upgraded(struct h2_ctx *c, int32_t s, const struct h1_conn_info *ci,
+			 const struct h1_upgrade *up);
 /* The role the session knows (enum kspan_role). */
 uint8_t h2_session_role(const struct h2_ctx *c, int32_t s);
 /* The connection ended: streams with a response become spans, the rest are

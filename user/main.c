@@ -17,6 +17,7 @@
 #include "ids.h"
 #include "loader.h"
 #include "naming.h"
+#include "nest.h"
 #include "otlp.h"
 #include "select.h"
 #include "tail.h"
@@ -458,6 +459,7 @@ static void print_counters(const struct loader *l, const struct kspan_app *a,
 	const struct h1_stats *h = h1_ctx_stats(a->h1);
 	const struct conn_stats *cs = conn_table_stats(a->conns);
 	const struct trace_stats *ts = trace_buf_stats(a->traces);
+	const struct nest_stats *ns = nest_stats(a->nest);
 	uint64_t k[KSPAN_CNT_MAX] = {};
 
 	loader_counters(l, k);
@@ -489,7 +491,7 @@ static void print_counters(const struct loader *l, const struct kspan_app *a,
 			"blocks_lost=%llu hpack_errors=%llu hpack_unknown=%llu resets=%llu "
 			"protocol_errors=%llu lost_events=%llu streams_full=%llu malformed=%llu "
 			"orphan_responses=%llu unanswered=%llu no_role=%llu pool_exhausted=%llu "
-			"span_alloc_failed=%llu\n",
+			"span_alloc_failed=%llu upgrades=%llu nest_refused=%llu\n",
 			(unsigned long long)h2->sessions, (unsigned long long)h2->requests,
 			(unsigned long long)h2->spans, (unsigned long long)h2->header_blocks,
 			(unsigned long long)h2->blocks_lost, (unsigned long long)h2->hpack_errors,
@@ -499,7 +501,8 @@ static void print_counters(const struct loader *l, const struct kspan_app *a,
 			(unsigned long long)h2->orphan_responses, (unsigned long long)h2->unanswered,
 			(unsigned long long)h2->no_role,
 			(unsigned long long)(h2->pool_exhausted + h2->sessions_full),
-			(unsigned long long)h2->span_alloc_failed);
+			(unsigned long long)h2->span_alloc_failed,
+			(unsigned long long)h2->upgrades, (unsigned long long)h2->nest_refused);
 	}
 	{
 		const struct tracectx_stats *tc = h1_ctx_context_stats(a->h1);
@@ -526,11 +529,13 @@ static void print_counters(const struct loader *l, const struct kspan_app *a,
 			(unsigned long long)tc->baggage_invalid);
 	}
 	fprintf(f, "kspan: spans: exported=%llu traces=%llu dropped=%llu flushed_early=%llu "
-		"paired=%llu nested=%llu nest_ambiguous=%llu link_refused=%llu sampled_out=%llu\n",
+		"paired=%llu nested=%llu nest_ambiguous=%llu nest_stale=%llu nest_full=%llu "
+		"link_refused=%llu sampled_out=%llu\n",
 		(unsigned long long)ts->spans_out, (unsigned long long)ts->traces_out,
 		(unsigned long long)(ts->dropped + h->span_alloc_failed),
 		(unsigned long long)ts->flushed_early, (unsigned long long)ts->paired,
-		(unsigned long long)ts->nested, (unsigned long long)h->nest_ambiguous,
+		(unsigned long long)ts->nested, (unsigned long long)ns->ambiguous,
+		(unsigned long long)ns->stale, (unsigned long long)ns->full,
 		(unsigned long long)ts->link_refused, (unsigned long long)ts->sampled_out);
 	if (otlp_exp)
 		otlp_exporter_print_counters(otlp_exp, f);

@@ -49,6 +49,24 @@ SEQS = {
                  data(8, 1, 1, b"HTTP/1.1 204 No\r\n\r\n", 4)],
 }
 
+# h2c: an HTTP/1.1 request upgraded by a 101, then HTTP/2 in the same read.
+H2C_REQ = (b"GET /u HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+           b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAEAAQAAAAEAAAEA\r\n\r\n")
+H2C_101 = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+H2_SETTINGS = b"\0\0\0\x04\0\0\0\0\0"
+H2_RESP = b"\0\0\x01\x01\x04\0\0\0\x01\x88" + b"\0\0\x02\0\x01\0\0\0\x01ok"
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + H2_SETTINGS
+# a GET of /h on stream 1: :method GET, :scheme http, :path /h, :authority x
+H2_REQ = b"\0\0\x09\x01\x05\0\0\0\x01\x82\x86\x04\x02/h\x41\x01x"
+
+SEQS["h2c"] = [conn(10, 1, 1), data(10, 0, 1, H2C_REQ, 2),
+               data(10, 1, 1, H2C_101 + H2_SETTINGS + H2_RESP, 3), data(10, 0, 1, PREFACE, 4)]
+# A thread serving an HTTP/1 request calls out over HTTP/2.
+SEQS["nested_h2"] = [conn(11, 2, 1), data(11, 1, 2, b"GET /n HTTP/1.1\r\nHost: y\r\n\r\n", 2),
+                     conn(12, 1, 3), data(12, 0, 1, PREFACE + H2_REQ, 4),
+                     data(12, 1, 1, H2_SETTINGS + H2_RESP, 5),
+                     data(11, 0, 2, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 6)]
+
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
 for name, recs in SEQS.items():

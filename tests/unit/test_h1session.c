@@ -12,6 +12,7 @@
 
 #include "h1session.h"
 #include "ids.h"
+#include "nest.h"
 
 #define MAX_SPANS 64
 
@@ -526,6 +527,182 @@ static void test_kernel_missed_context(void **state)
 	assert_int_equal(h1_ctx_stats(ctx)->context_unseen, 1);
 }
 
+/* ---- Upgrade: h2c ---- */
+
+#define H2C_REQ "GET /p/1?q=2 HTTP/1.1\r\nHost: h2.test:8080\r\n" \
+	"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+#define H2C_SETTINGS "HTTP2-Settings: AAMAAABkAAEAAQAAAAEAAAEA\r\n"
+#define H2C_101 "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+/* The server's first frames: SETTINGS, then HEADERS of stream 1. */
+static const char h2_after[] = "\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+	"\x00\x00\x01\x01\x05\x00\x00\x00\x01\x88";
+
+static void feed_one(struct h1_session *s, const struct h1_conn_info *ci, bool req,
+		     const char *p, size_t n, uint64_t t)
+{
+	struct h1_chunk ch = {
+		.data = p, .cap_len = n, .len = n, .start_ns = t, .end_ns = t + 5, .tid = 99,
+	};
+
+	h1_session_feed(ctx, s, ci, req, &ch);
+}
+
+/* The 101 and HTTP/2 frames in one write, cut at every point: the session
+ * stops at the end of the 101's head, says where HTTP/2 starts, and hands
+ * over the request as it was, with its HTTP2-Settings table size. No span
+ * is made of it here: stream 1 will be its span. */
+static void test_h2c_upgrade(void **state)
+{
+	static const char req[] = H2C_REQ H2C_SETTINGS "\r\n";
+	char resp[sizeof(H2C_101) - 1 + sizeof(h2_after) - 1];
+	size_t head = sizeof(H2C_101) - 1, len = sizeof(resp);
+	struct nest_table *nt = nest_new();
+
+	(void)state;
+	assert_non_null(nt);
+	h1_ctx_set_nest(ctx, nt);
+	memcpy(resp, H2C_101, head);
+	memcpy(resp + head, h2_after, sizeof(h2_after) - 1);
+	for (size_t cut = 0; cut < len; cut++) {
+		for (int client = 0; client < 2; client++) {
+			struct h1_conn_info ci = info(client);
+			struct h1_upgrade up;
+			struct h1_session s;
+			size_t first = cut ? cut : len;
+
+			nspans = 0;
+			h1_session_init(&s);
+			feed_one(&s, &ci, true, req, strlen(req), 1000);
+			assert_int_equal(nest_count(nt, 7, 99), client ? 0 : 1);
+			feed_one(&s, &ci, false, resp, first, 2000);
+			if (first < head) {
+				assert_false(s.h2c);
+				feed_one(&s, &ci, false, resp + first, len - first, 3000);
+				assert_true(s.h2c);
+				assert_int_equal(s.h2c_off, head - first);
+			} else {
+				assert_true(s.h2c);
+				assert_int_equal(s.h2c_off, head);
+			}
+			assert_int_equal(nspans, 0);
+			assert_true(h1_session_take_upgrade(ctx, &s, &ci, &up));
+			assert_false(s.h2c);
+			assert_false(h1_session_take_upgrade(ctx, &s, &ci, &up));
+			assert_int_equal(nest_count(nt, 7, 99), 0);
+			assert_int_equal(up.method_len, 3);
+			assert_memory_equal(up.method, "GET", 3);
+			assert_int_equal(up.path_len, 8);
+			assert_memory_equal(up.path, "/p/1?q=2", 8);
+			assert_int_equal(up.host_len, 12);
+			assert_memory_equal(up.host, "h2.test:8080", 12);
+			assert_int_equal(up.scheme_len, 0);
+			assert_int_equal(up.table_size, 256);
+			assert_true(up.first);
+			assert_int_equal(up.tid, 99);
+			assert_int_equal(up.start_ns, 1000);
+			assert_int_equal(up.req_body, 0);
+			assert_int_equal(up.flags, 1);
+			assert_false(up.remote_parent);
+			h1_session_close(ctx, &s, &ci);
+			assert_int_equal(nspans, 0);
+			/* Nothing more is parsed as HTTP/1 meanwhile. */
+			assert_int_equal(h1_ctx_stats(ctx)->parse_errors, 0);
+		}
+	}
+	h1_ctx_set_nest(ctx, NULL);
+	nest_free(nt);
+}
+
+/* An upgrade offered on the connection's second request: handed over, but
+ * neither it nor its stream counts as a request its thread serves (its
+ * number would not be the stream's). */
+static void test_h2c_upgrade_second(void **state)
+{
+	static const char req1[] = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+	static const char resp1[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	static const char req2[] = H2C_REQ H2C_SETTINGS "\r\n";
+	struct nest_table *nt = nest_new();
+	struct h1_conn_info ci = info(false);
+	struct h1_upgrade up;
+	struct h1_session s;
+
+	(void)state;
+	assert_non_null(nt);
+	h1_ctx_set_nest(ctx, nt);
+	h1_session_init(&s);
+	feed_one(&s, &ci, true, req1, strlen(req1), 1000);
+	assert_int_equal(nest_count(nt, 7, 99), 1);
+	feed_one(&s, &ci, false, resp1, strlen(resp1), 2000);
+	assert_int_equal(nspans, 1);
+	assert_int_equal(nest_count(nt, 7, 99), 0);
+	feed_one(&s, &ci, true, req2, strlen(req2), 3000);
+	assert_int_equal(nest_count(nt, 7, 99), 0);
+	feed_one(&s, &ci, false, H2C_101, strlen(H2C_101), 4000);
+	assert_true(s.h2c);
+	assert_true(h1_session_take_upgrade(ctx, &s, &ci, &up));
+	assert_false(up.first);
+	assert_int_equal(up.start_ns, 3000);
+	h1_session_close(ctx, &s, &ci);
+	assert_int_equal(nspans, 1);
+	h1_ctx_set_nest(ctx, NULL);
+	nest_free(nt);
+}
+
+/* kspan joined between the upgrade request and the 101: the connection
+ * still switches where the 101 ends, with no stream 1 to hand over. */
+static void test_h2c_upgrade_joined_late(void **state)
+{
+	struct h1_conn_info ci = info(true);
+	struct h1_upgrade up;
+	struct h1_session s;
+
+	(void)state;
+	nspans = 0;
+	h1_session_init(&s);
+	feed_one(&s, &ci, false, H2C_101 "\0\0", strlen(H2C_101) + 2, 1000);
+	assert_true(s.h2c);
+	assert_int_equal(s.h2c_off, strlen(H2C_101));
+	assert_false(h1_session_take_upgrade(ctx, &s, &ci, &up));
+	h1_session_close(ctx, &s, &ci);
+	assert_int_equal(nspans, 0);
+	assert_int_equal(h1_ctx_stats(ctx)->orphan_responses, 1);
+}
+
+/* A 101 to something else, or to h2c for a request that did not offer it
+ * properly, is an exchange of its own: a 101 span, nothing handed over. */
+static void test_upgrade_not_h2c(void **state)
+{
+	static const char *const reqs[] = {
+		"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+		H2C_REQ "\r\n",				/* no HTTP2-Settings */
+		H2C_REQ H2C_SETTINGS H2C_SETTINGS "\r\n",	/* two */
+		H2C_REQ "HTTP2-Settings: AAMAAABkAAQ\r\n\r\n",	/* not whole settings */
+		"GET /x HTTP/1.1\r\nHost: a\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+	};
+	static const char *const resps[] = {
+		"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+		H2C_101, H2C_101, H2C_101, H2C_101,
+	};
+	struct h1_conn_info ci = info(false);
+	struct h1_upgrade up;
+	struct h1_session s;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		nspans = 0;
+		h1_session_init(&s);
+		feed_one(&s, &ci, true, reqs[i], strlen(reqs[i]), 1000);
+		feed_one(&s, &ci, false, resps[i], strlen(resps[i]), 2000);
+		assert_false(s.h2c);
+		assert_true(s.upgraded);
+		assert_false(h1_session_take_upgrade(ctx, &s, &ci, &up));
+		assert_int_equal(nspans, 1);
+		assert_int_equal(iattr(&spans[0], "http.response.status_code"), 101);
+		h1_session_close(ctx, &s, &ci);
+		assert_int_equal(nspans, 1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -540,6 +717,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_split_replay_10k, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kernel_ids_split_head, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kernel_missed_context, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_h2c_upgrade, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_h2c_upgrade_second, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_h2c_upgrade_joined_late, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_not_h2c, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

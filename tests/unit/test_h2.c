@@ -216,6 +216,34 @@ static void test_recognizer(void **state)
 	assert_int_equal(h2_looks_like_frames(buf, 0, 0), 0);
 }
 
+/* HTTP2-Settings of h2c upgrade requests: nghttp's and curl's (no table
+ * size), table sizes (the last one wins), and what is not a SETTINGS
+ * payload in base64url. */
+static void test_upgrade_settings(void **state)
+{
+	static const char *const bad[] = {
+		"A", "AAMAAABkAAQ", "AAMA*ABkAAQAAP__", "AAMAAABkAAQAAP/+", "AAMA AABk",
+		"AAMAAABkAAQAAP__A", "AAEAAAA",
+	};
+	uint32_t v = 7;
+
+	(void)state;
+	assert_int_equal(h2_upgrade_settings("AAMAAABkAAQAAP__", 16, &v), 0);
+	assert_int_equal(h2_upgrade_settings("AAMAAABkAAQCAAAAAAIAAAAA", 24, &v), 0);
+	assert_int_equal(h2_upgrade_settings("", 0, &v), 0);
+	assert_int_equal(v, 7);
+	assert_int_equal(h2_upgrade_settings("AAMAAABkAAEAAQAAAAEAAAEA", 24, &v), 1);
+	assert_int_equal(v, 256);
+	assert_int_equal(h2_upgrade_settings("AAEAAAAA", 8, &v), 1);
+	assert_int_equal(v, 0);
+	assert_int_equal(h2_upgrade_settings("AAH____-", 8, &v), 1);
+	assert_int_equal(v, 0xfffffffe);
+	/* Only the given length is read. */
+	assert_int_equal(h2_upgrade_settings("AAEAAAAAxyz", 8, &v), 1);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(h2_upgrade_settings(bad[i], strlen(bad[i]), &v), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -224,6 +252,7 @@ int main(void)
 		cmocka_unit_test(test_cuts),
 		cmocka_unit_test(test_preface),
 		cmocka_unit_test(test_recognizer),
+		cmocka_unit_test(test_upgrade_settings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,6 +17,7 @@
 #include "h2session.h"
 #include "ids.h"
 #include "kspan.h"
+#include "nest.h"
 #include "redact.h"
 
 #define MAX_SPANS 256
@@ -217,6 +218,11 @@ static void guard_init(size_t len)
 
 static uint64_t now = 1000;
 
+/* The threads moving written and read bytes. */
+#define TID_WRITER 11
+#define TID_READER 12
+static uint32_t one_tid;	/* nonzero: the one thread moving both ways */
+
 /* One syscall: cap of len bytes captured, placed against the guard page. */
 static void feed_raw(int32_t s, const struct h1_conn_info *ci, bool egress, const uint8_t *p,
 		     uint32_t cap, uint64_t len)
@@ -230,7 +236,7 @@ static void feed_raw(int32_t s, const struct h1_conn_info *ci, bool egress, cons
 	ch.len = len;
 	ch.start_ns = now;
 	ch.end_ns = now + 10;
-	ch.tid = egress ? 11 : 12;
+	ch.tid = one_tid ? one_tid : egress ? TID_WRITER : TID_READER;
 	now += 100;
 	h2_session_feed(ctx, s, ci, egress, &ch);
 }
@@ -1087,6 +1093,434 @@ static void test_garbage(void **state)
 	assert_int_equal(nspans, 0);
 }
 
+/* ---- nesting ---- */
+
+/* A request HEADERS frame for stream id, path given, no context. */
+static void req_headers(struct bytes *b, uint32_t id, const char *path, bool end)
+{
+	struct bytes hb = { .n = 0 };
+
+	h_idx(&hb, 2);
+	h_idx(&hb, 6);
+	h_lit(&hb, false, 4, NULL, path);
+	h_lit(&hb, false, 1, NULL, "svc.test");
+	frame(b, H2_HEADERS, H2_FLAG_END_HEADERS | (end ? H2_FLAG_END_STREAM : 0), id, hb.b, hb.n);
+}
+
+static void resp_headers(struct bytes *b, uint32_t id, bool end)
+{
+	uint8_t st200 = 0x88;
+
+	frame(b, H2_HEADERS, H2_FLAG_END_HEADERS | (end ? H2_FLAG_END_STREAM : 0), id, &st200, 1);
+}
+
+/* Server streams count as requests served by the thread that read their
+ * HEADERS, until their response HEADERS are written (or they end); two
+ * read together leave the thread with no parent to give. */
+static void test_nest_server_streams(void **state)
+{
+	struct h1_conn_info ci = info(false);
+	struct nest_table *nt = nest_new();
+	struct bytes b;
+	uint64_t conn;
+	uint32_t seq;
+	int32_t s;
+
+	(void)state;
+	assert_non_null(nt);
+	h2_ctx_set_nest(ctx, nt);
+	one_tid = TID_READER;
+	nspans = 0;
+	s = open_session(true, KSPAN_ROLE_SERVER);
+	b.n = 0;
+	preface(&b);
+	req_headers(&b, 1, "/one", true);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	assert_int_equal(nest_count(nt, 7, TID_READER), 1);
+	assert_true(nest_parent(nt, 7, TID_READER, &conn, &seq));
+	assert_int_equal(conn, 42);
+	assert_int_equal(seq, 1);
+	/* Other threads serve nothing. */
+	assert_int_equal(nest_count(nt, 7, TID_WRITER), 0);
+	b.n = 0;
+	resp_headers(&b, 1, false);
+	feed_raw(s, &ci, true, b.b, b.n, b.n);
+	assert_int_equal(nest_count(nt, 7, TID_READER), 0);
+	b.n = 0;
+	frame(&b, H2_DATA, H2_FLAG_END_STREAM, 1, "ok", 2);
+	feed_raw(s, &ci, true, b.b, b.n, b.n);
+	assert_int_equal(nspans, 1);
+
+	/* Two streams in one read: no parent, then none while one is left. */
+	b.n = 0;
+	req_headers(&b, 3, "/a", true);
+	req_headers(&b, 5, "/b", true);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	assert_int_equal(nest_count(nt, 7, TID_READER), 2);
+	assert_false(nest_parent(nt, 7, TID_READER, &conn, &seq));
+	assert_int_equal(nest_stats(nt)->ambiguous, 1);
+	b.n = 0;
+	resp_headers(&b, 3, true);
+	feed_raw(s, &ci, true, b.b, b.n, b.n);
+	assert_int_equal(nest_count(nt, 7, TID_READER), 1);
+	assert_false(nest_parent(nt, 7, TID_READER, &conn, &seq));
+	assert_int_equal(nest_stats(nt)->stale, 1);
+	/* A reset ends the other. */
+	b.n = 0;
+	frame(&b, H2_RST_STREAM, 0, 5, "\0\0\0\x08", 4);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	assert_int_equal(nest_count(nt, 7, TID_READER), 0);
+	assert_int_equal(nspans, 3);
+
+	/* A stream whose connection closes unanswered leaves too. */
+	b.n = 0;
+	req_headers(&b, 7, "/c", false);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	assert_int_equal(nest_count(nt, 7, TID_READER), 1);
+	close_session(s, &ci);
+	assert_int_equal(nest_count(nt, 7, TID_READER), 0);
+	assert_int_equal(nest_stats(nt)->entered, 4);
+
+	/* A connection another thread reads too: its streams are not
+	 * requests either thread can be said to serve. */
+	s = open_session(true, KSPAN_ROLE_SERVER);
+	b.n = 0;
+	preface(&b);
+	req_headers(&b, 1, "/x", true);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	assert_int_equal(nest_count(nt, 7, TID_READER), 1);
+	one_tid = TID_WRITER;
+	b.n = 0;
+	req_headers(&b, 3, "/y", true);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	assert_int_equal(nest_count(nt, 7, TID_WRITER), 0);
+	close_session(s, &ci);
+	assert_int_equal(nest_count(nt, 7, TID_READER), 0);
+	assert_int_equal(nest_stats(nt)->entered, 5);
+	one_tid = 0;
+	h2_ctx_set_nest(ctx, NULL);
+	nest_free(nt);
+}
+
+/* A client stream written by a thread serving one request names it; one
+ * carrying its own context, or written by a thread serving several, does
+ * not. */
+static void test_nest_client_streams(void **state)
+{
+	struct h1_conn_info ci = info(true);
+	struct nest_table *nt = nest_new();
+	struct script sc;
+	int32_t s;
+
+	(void)state;
+	assert_non_null(nt);
+	h2_ctx_set_nest(ctx, nt);
+	one_tid = TID_WRITER;
+	assert_true(nest_enter(nt, 7, TID_WRITER, 0x99, 4));
+	plain_script(&sc);	/* stream 1 has a traceparent, stream 3 none */
+	nspans = 0;
+	s = open_session(true, KSPAN_ROLE_CLIENT);
+	run(s, &ci, true, &sc, 0, 0);
+	close_session(s, &ci);
+	check_plain(true, 40000);
+	assert_int_equal(spans[0].nest_conn, 0);
+	assert_int_equal(spans[1].nest_conn, 0x99);
+	assert_int_equal(spans[1].nest_seq, 4);
+	assert_int_equal(spans[1].tid, TID_WRITER);
+
+	assert_true(nest_enter(nt, 7, TID_WRITER, 0x98, 1));
+	nspans = 0;
+	s = open_session(true, KSPAN_ROLE_CLIENT);
+	run(s, &ci, true, &sc, 0, 0);
+	close_session(s, &ci);
+	check_plain(true, 40000);
+	assert_int_equal(spans[0].nest_conn, 0);
+	assert_int_equal(spans[1].nest_conn, 0);
+	assert_int_equal(nest_stats(nt)->ambiguous, 1);
+	assert_int_equal(nest_stats(nt)->parents, 1);
+
+	/* Another thread reads the connection (a shared client, an I/O
+	 * thread): the nesting decided at the write is withdrawn once it is
+	 * seen, and none is given after; both counted. */
+	nest_leave(nt, 7, TID_WRITER);
+	nest_leave(nt, 7, TID_WRITER);
+	assert_true(nest_enter(nt, 7, TID_WRITER, 0x99, 5));
+	one_tid = 0;
+	{
+		uint64_t refused = h2_ctx_stats(ctx)->nest_refused;
+		uint64_t parents = nest_stats(nt)->parents;
+		struct bytes b;
+
+		nspans = 0;
+		s = open_session(true, KSPAN_ROLE_CLIENT);
+		b.n = 0;
+		preface(&b);
+		req_headers(&b, 1, "/a", true);
+		feed_raw(s, &ci, true, b.b, b.n, b.n);
+		assert_int_equal(nest_stats(nt)->parents, parents + 1);
+		b.n = 0;
+		resp_headers(&b, 1, true);
+		feed_raw(s, &ci, false, b.b, b.n, b.n);
+		assert_int_equal(nspans, 1);
+		assert_int_equal(spans[0].nest_conn, 0);
+		assert_int_equal(h2_ctx_stats(ctx)->nest_refused, refused + 1);
+		b.n = 0;
+		req_headers(&b, 3, "/b", true);
+		feed_raw(s, &ci, true, b.b, b.n, b.n);
+		assert_int_equal(nest_stats(nt)->parents, parents + 1);
+		assert_int_equal(h2_ctx_stats(ctx)->nest_refused, refused + 2);
+		close_session(s, &ci);
+	}
+	h2_ctx_set_nest(ctx, NULL);
+	nest_free(nt);
+}
+
+/* A multiplexing client may flush frames other threads queued: a request
+ * HEADERS that shares its write with another, or goes out while another
+ * stream is open on the connection, may not be the writing thread's own
+ * call. None of them nests; each is counted. */
+static void test_nest_client_multiplexed(void **state)
+{
+	struct h1_conn_info ci = info(true);
+	struct nest_table *nt = nest_new();
+	uint64_t refused = h2_ctx_stats(ctx)->nest_refused;
+	struct bytes b;
+	int32_t s;
+
+	(void)state;
+	assert_non_null(nt);
+	h2_ctx_set_nest(ctx, nt);
+	one_tid = TID_WRITER;
+	assert_true(nest_enter(nt, 7, TID_WRITER, 0x99, 4));
+	nspans = 0;
+	s = open_session(true, KSPAN_ROLE_CLIENT);
+	/* two in one write */
+	b.n = 0;
+	preface(&b);
+	req_headers(&b, 1, "/a", true);
+	req_headers(&b, 3, "/b", true);
+	feed_raw(s, &ci, true, b.b, b.n, b.n);
+	assert_int_equal(h2_ctx_stats(ctx)->nest_refused, refused + 2);
+	b.n = 0;
+	resp_headers(&b, 1, true);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	/* alone in its write, but stream 3 is still open */
+	b.n = 0;
+	req_headers(&b, 5, "/c", true);
+	feed_raw(s, &ci, true, b.b, b.n, b.n);
+	assert_int_equal(h2_ctx_stats(ctx)->nest_refused, refused + 3);
+	b.n = 0;
+	resp_headers(&b, 3, true);
+	resp_headers(&b, 5, true);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	/* alone on the connection again: nested */
+	b.n = 0;
+	req_headers(&b, 7, "/d", true);
+	feed_raw(s, &ci, true, b.b, b.n, b.n);
+	b.n = 0;
+	resp_headers(&b, 7, true);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	close_session(s, &ci);
+	assert_int_equal(nspans, 4);
+	for (int i = 0; i < 4; i++) {
+		bool last = !strcmp(sattr(&spans[i], "url.path"), "/d");
+
+		assert_int_equal(spans[i].nest_conn, last ? 0x99 : 0);
+		assert_int_equal(spans[i].nest_seq, last ? 4 : 0);
+	}
+	assert_int_equal(h2_ctx_stats(ctx)->nest_refused, refused + 3);
+	/* Connection setup may share the first request's write; flow-control
+	 * updates another thread may have queued, or frames of another stream,
+	 * may not share the write of a request that nests. */
+	nspans = 0;
+	s = open_session(true, KSPAN_ROLE_CLIENT);
+	b.n = 0;
+	preface(&b);
+	frame(&b, H2_WINDOW_UPDATE, 0, 0, "\0\x0f\0\x01", 4);
+	req_headers(&b, 1, "/d", true);
+	feed_raw(s, &ci, true, b.b, b.n, b.n);
+	b.n = 0;
+	resp_headers(&b, 1, true);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	b.n = 0;
+	frame(&b, H2_WINDOW_UPDATE, 0, 0, "\0\0\x40\0", 4);
+	req_headers(&b, 3, "/e", true);
+	feed_raw(s, &ci, true, b.b, b.n, b.n);
+	b.n = 0;
+	resp_headers(&b, 3, true);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	b.n = 0;
+	req_headers(&b, 5, "/f", true);
+	frame(&b, H2_WINDOW_UPDATE, 0, 3, "\0\0\x40\0", 4);
+	feed_raw(s, &ci, true, b.b, b.n, b.n);
+	b.n = 0;
+	resp_headers(&b, 5, true);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	close_session(s, &ci);
+	assert_int_equal(nspans, 3);
+	assert_int_equal(spans[0].nest_conn, 0x99);
+	assert_int_equal(spans[1].nest_conn, 0);
+	assert_int_equal(spans[2].nest_conn, 0);
+	assert_int_equal(h2_ctx_stats(ctx)->nest_refused, refused + 5);
+	/* A thread serving nothing loses nothing: not counted. */
+	nest_leave(nt, 7, TID_WRITER);
+	s = open_session(true, KSPAN_ROLE_CLIENT);
+	b.n = 0;
+	preface(&b);
+	req_headers(&b, 1, "/a", true);
+	req_headers(&b, 3, "/b", true);
+	feed_raw(s, &ci, true, b.b, b.n, b.n);
+	close_session(s, &ci);
+	assert_int_equal(h2_ctx_stats(ctx)->nest_refused, refused + 5);
+	one_tid = 0;
+	h2_ctx_set_nest(ctx, NULL);
+	nest_free(nt);
+}
+
+/* A request whose :scheme is not known (none sent, or named by an index from
+ * before kspan joined) takes the connection's: https over TLS. */
+static void test_scheme_from_connection(void **state)
+{
+	(void)state;
+	for (int tls = 0; tls < 2; tls++) {
+		struct h1_conn_info ci = info(false);
+		struct bytes b, hb = { .n = 0 };
+		int32_t s;
+
+		ci.tls = tls;
+		nspans = 0;
+		s = open_session(true, KSPAN_ROLE_SERVER);
+		b.n = 0;
+		preface(&b);
+		h_idx(&hb, 2);
+		h_lit(&hb, false, 4, NULL, "/s");
+		frame(&b, H2_HEADERS, H2_FLAG_END_HEADERS | H2_FLAG_END_STREAM, 1, hb.b, hb.n);
+		feed_raw(s, &ci, false, b.b, b.n, b.n);
+		b.n = 0;
+		resp_headers(&b, 1, true);
+		feed_raw(s, &ci, true, b.b, b.n, b.n);
+		close_session(s, &ci);
+		assert_int_equal(nspans, 1);
+		assert_string_equal(sattr(&spans[0], "url.scheme"), tls ? "https" : "http");
+	}
+}
+
+/* ---- Upgrade: h2c ---- */
+
+/* Stream 1 of an upgraded connection is the HTTP/1.1 request: method,
+ * path, authority, thread, start and ids from it; status and body from the
+ * HTTP/2 response. The client announced a table size of 65536 in
+ * HTTP2-Settings, so the server's encoder may raise its table to that. */
+static void upgraded_from(bool client, bool first)
+{
+	struct h1_conn_info ci = info(client);
+	struct nest_table *nt = nest_new();
+	struct h1_upgrade up = {
+		.tid = 99, .start_ns = 500, .req_body = 0, .trace_id = { 1, 2, 3 },
+		.span_id = { 4, 5, 6 }, .flags = 1, .table_size = 65536, .first = first,
+		.nest_conn = client ? 0x77 : 0, .nest_seq = client ? 2 : 0,
+		.method_len = 3, .method = "GET", .host_len = 12, .host = "h2.test:8080",
+		.path_len = 8, .path = "/p/1?x=2",
+	};
+	struct h2_stats before = *h2_ctx_stats(ctx);
+	struct bytes b, hb = { .n = 0 };
+	int32_t s;
+
+	assert_non_null(nt);
+	h2_ctx_set_nest(ctx, nt);
+	one_tid = 99;
+	nspans = 0;
+	s = open_session(true, client ? KSPAN_ROLE_CLIENT : KSPAN_ROLE_SERVER);
+	assert_true(h2_session_upgraded(ctx, s, &ci, &up));
+	/* A server's stream 1 is a request its thread serves, if it was the
+	 * connection's first (numbered 1 both ways). */
+	assert_int_equal(nest_count(nt, 7, 99), !client && first);
+	/* The server: SETTINGS, then the response on stream 1, its block
+	 * raising the table to 65536 first. */
+	b.n = 0;
+	frame(&b, H2_SETTINGS, 0, 0, "", 0);
+	put_int(&hb, 0x20, 5, 65536);
+	h_idx(&hb, 8);
+	h_lit(&hb, true, 0, "x-long", "v");
+	frame(&b, H2_HEADERS, H2_FLAG_END_HEADERS, 1, hb.b, hb.n);
+	feed_raw(s, &ci, !client, b.b, b.n, b.n);
+	assert_int_equal(nest_count(nt, 7, 99), 0);
+	/* The client's preface, then the rest of the response. */
+	b.n = 0;
+	preface(&b);
+	feed_raw(s, &ci, client, b.b, b.n, b.n);
+	b.n = 0;
+	frame(&b, H2_DATA, H2_FLAG_END_STREAM, 1, "hello", 5);
+	feed_raw(s, &ci, !client, b.b, b.n, b.n);
+	assert_int_equal(nspans, 1);
+	assert_int_equal(h2_ctx_stats(ctx)->hpack_errors, before.hpack_errors);
+	assert_int_equal(h2_ctx_stats(ctx)->protocol_errors, before.protocol_errors);
+	assert_int_equal(h2_ctx_stats(ctx)->header_blocks, before.header_blocks + 1);
+	assert_string_equal(spans[0].name, client ? "GET" : "GET /p/{id}");
+	assert_string_equal(sattr(&spans[0], "http.request.method"), "GET");
+	assert_string_equal(sattr(&spans[0], "url.path"), "/p/1");
+	assert_string_equal(sattr(&spans[0], "url.query"), "x=2");
+	assert_string_equal(sattr(&spans[0], "url.scheme"), "http");
+	assert_string_equal(sattr(&spans[0], "network.protocol.version"), "2");
+	assert_string_equal(sattr(&spans[0], "server.address"), "h2.test");
+	assert_int_equal(iattr(&spans[0], "server.port"), 8080);
+	assert_int_equal(iattr(&spans[0], "http.response.status_code"), 200);
+	assert_int_equal(iattr(&spans[0], "http.response.body.size"), 5);
+	if (client)
+		assert_string_equal(sattr(&spans[0], "url.full"), "http://h2.test:8080/p/1?x=2");
+	assert_int_equal(spans[0].kind, client ? SPAN_KIND_CLIENT : SPAN_KIND_SERVER);
+	assert_int_equal(spans[0].tid, 99);
+	assert_int_equal(spans[0].seq, 1);
+	assert_int_equal(spans[0].req_no, 1);
+	assert_int_equal(spans[0].start_ns, ids_mono_to_unix(500));
+	assert_true(spans[0].end_ns > spans[0].start_ns);
+	assert_memory_equal(spans[0].trace_id, up.trace_id, 16);
+	assert_memory_equal(spans[0].span_id, up.span_id, 8);
+	assert_int_equal(spans[0].nest_conn, client ? 0x77 : 0);
+	assert_int_equal(spans[0].nest_seq, client ? 2 : 0);
+	close_session(s, &ci);
+	assert_int_equal(nspans, 1);
+	one_tid = 0;
+	h2_ctx_set_nest(ctx, NULL);
+	nest_free(nt);
+}
+
+static void test_upgraded(void **state)
+{
+	uint64_t n = h2_ctx_stats(ctx)->upgrades;
+
+	(void)state;
+	upgraded_from(true, true);
+	upgraded_from(false, true);
+	upgraded_from(false, false);
+	assert_int_equal(h2_ctx_stats(ctx)->upgrades, n + 3);
+}
+
+/* Without the client's HTTP2-Settings table size, the same raise is an
+ * HPACK error: the check above is not vacuous. */
+static void test_upgraded_default_table(void **state)
+{
+	struct h1_conn_info ci = info(true);
+	struct h1_upgrade up = {
+		.tid = 99, .start_ns = 500, .flags = 1, .table_size = UINT32_MAX,
+		.method_len = 3, .method = "GET", .path_len = 1, .path = "/",
+	};
+	uint64_t errs = h2_ctx_stats(ctx)->hpack_errors;
+	struct bytes b, hb = { .n = 0 };
+	int32_t s;
+
+	(void)state;
+	s = open_session(true, KSPAN_ROLE_CLIENT);
+	assert_true(h2_session_upgraded(ctx, s, &ci, &up));
+	b.n = 0;
+	put_int(&hb, 0x20, 5, 65536);
+	h_idx(&hb, 8);
+	frame(&b, H2_HEADERS, H2_FLAG_END_HEADERS | H2_FLAG_END_STREAM, 1, hb.b, hb.n);
+	feed_raw(s, &ci, false, b.b, b.n, b.n);
+	assert_int_equal(h2_ctx_stats(ctx)->hpack_errors, errs + 1);
+	close_session(s, &ci);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1103,6 +1537,12 @@ int main(void)
 		cmocka_unit_test(test_recorded_midstream),
 		cmocka_unit_test(test_malformed_request),
 		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_nest_server_streams),
+		cmocka_unit_test(test_nest_client_streams),
+		cmocka_unit_test(test_nest_client_multiplexed),
+		cmocka_unit_test(test_scheme_from_connection),
+		cmocka_unit_test(test_upgraded),
+		cmocka_unit_test(test_upgraded_default_table),
 	};
 	int rc;
 
