@@ -76,6 +76,86 @@ static void proc_out_put(struct proc_out *o, const char *s, size_t n)
 	o->dst[o->len] = '\0';
 }
 
+static bool proc_url_end(char c)
+{
+	return c == ' ' || c == '\t' || c == '"' || c == '\'' || c == '\\' || c == '\r' ||
+	       c == '\n' || c == '#' || c == '<' || c == '>' || c == '`';
+}
+
+static bool proc_prefix_ci(const char *s, size_t len, const char *word)
+{
+	size_t n = strlen(word);
+
+	return len >= n && strncasecmp(s, word, n) == 0;
+}
+
+/* Copy one argument, hiding what URLs and headers written into it carry:
+ * userinfo ("://user:pw@"), every query value ("?k=v&k2=v2") and the value of
+ * Authorization, Proxy-Authorization and Cookie. Command lines (curl, wget,
+ * inline scripts) hold these as often as flags do. */
+static void proc_put_arg(struct proc_out *o, const char *a, size_t len)
+{
+	static const char *const hdrs[] = {
+		"authorization:", "proxy-authorization:", "cookie:", "set-cookie:",
+	};
+	size_t i = 0, j;
+
+	while (i < len) {
+		if (a[i] == ':' && len - i >= 3 && a[i + 1] == '/' && a[i + 2] == '/') {
+			proc_out_put(o, a + i, 3);
+			i += 3;
+			for (j = i; j < len && !proc_url_end(a[j]) && a[j] != '/' && a[j] != '?' &&
+			     a[j] != '@'; j++)
+				;
+			if (j < len && a[j] == '@') {
+				proc_out_put(o, "REDACTED@", 9);
+				i = j + 1;
+			}
+			continue;
+		}
+		if (a[i] == '?') {
+			proc_out_put(o, "?", 1);
+			i++;
+			while (i < len && !proc_url_end(a[i])) {
+				for (j = i; j < len && !proc_url_end(a[j]) && a[j] != '=' && a[j] != '&';
+				     j++)
+					;
+				proc_out_put(o, a + i, j - i);
+				i = j;
+				if (i < len && a[i] == '=') {
+					proc_out_put(o, "=REDACTED", 9);
+					while (i < len && !proc_url_end(a[i]) && a[i] != '&')
+						i++;
+				}
+				if (i < len && a[i] == '&') {
+					proc_out_put(o, "&", 1);
+					i++;
+				}
+			}
+			continue;
+		}
+		for (j = 0; j < sizeof(hdrs) / sizeof(hdrs[0]); j++) {
+			if (proc_prefix_ci(a + i, len - i, hdrs[j]))
+				break;
+		}
+		if (j < sizeof(hdrs) / sizeof(hdrs[0])) {
+			size_t n = strlen(hdrs[j]);
+
+			proc_out_put(o, a + i, n);
+			proc_out_put(o, " REDACTED", 9);
+			i += n;
+			/* To the end of the header: a quote, an escaped or a
+			 * real line break, or the argument's end. */
+			while (i < len && a[i] != '"' && a[i] != '\'' && a[i] != '\\' &&
+			       a[i] != '\r' && a[i] != '\n')
+				i++;
+			continue;
+		}
+		proc_out_put(o, a + i, 1);
+		i++;
+	}
+}
+
 /* A process that rewrote its argv into one string (setproctitle) is split at
  * spaces instead, so that "--token x" inside it is still found. */
 size_t proc_cmdline_redact(char *dst, size_t dstsz, const char *raw, size_t len)
@@ -123,7 +203,7 @@ size_t proc_cmdline_redact(char *dst, size_t dstsz, const char *raw, size_t len)
 				redact_next = true;
 			}
 		}
-		proc_out_put(&o, arg, alen);
+		proc_put_arg(&o, arg, alen);
 	}
 	return o.len;
 }

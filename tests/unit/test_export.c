@@ -566,8 +566,10 @@ static void check_redact(const char *raw, size_t len, const char *want)
 {
 	char out[512];
 
-	assert_int_equal(proc_cmdline_redact(out, sizeof(out), raw, len), strlen(want));
+	size_t n = proc_cmdline_redact(out, sizeof(out), raw, len);
+
 	assert_string_equal(out, want);
+	assert_int_equal(n, strlen(want));
 }
 
 static void test_proc_redact(void **state)
@@ -591,6 +593,18 @@ static void test_proc_redact(void **state)
 	check_redact(RAW("postgres: --password  x idle"), "postgres: --password REDACTED idle");
 	check_redact(RAW(""), "");
 	check_redact(RAW("\0"), "");
+	/* URLs and headers inside arguments. */
+	check_redact(RAW("curl\0https://alice:hunter2@h.example/p?a=1&sig=s3&flag\0"),
+		     "curl https://REDACTED@h.example/p?a=REDACTED&sig=REDACTED&flag");
+	check_redact(RAW("curl\0-H\0Authorization: Bearer abc.def\0-H\0cookie: id=42\0"),
+		     "curl -H Authorization: REDACTED -H cookie: REDACTED");
+	check_redact(RAW("python3\0-c\0s.sendall(b'GET http://u:p@x/l?user=bob HTTP/1.1\\r\\n"
+			 "Cookie: c=1\\r\\n')\0"),
+		     "python3 -c s.sendall(b'GET http://REDACTED@x/l?user=REDACTED HTTP/1.1\\r\\n"
+		     "Cookie: REDACTED\\r\\n')");
+	check_redact(RAW("x\0http://host:8080/path\0a?\0?=v\0mailto://@\0"),
+		     "x http://host:8080/path a? ?=REDACTED mailto://REDACTED@");
+	check_redact(RAW("x\0X-Cookie: 1\0"), "x X-Cookie: REDACTED");
 
 	assert_int_equal(proc_cmdline_redact(small, sizeof(small), RAW("abc\0--token=abcdef\0")), 11);
 	assert_string_equal(small, "abc --token");
