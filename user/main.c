@@ -64,7 +64,8 @@ static const char usage[] =
 "      --linger-ms MS     wait this long after a trace's last span before\n"
 "                         exporting it (default 500)\n"
 "      --idle-timeout S   forget connections idle for S seconds (default 120)\n"
-"      --max-conns N      connections tracked at once (default 16384)\n"
+"      --max-conns N      connections tracked at once (default 16384); the\n"
+"                         kernel's socket table holds 4 times as many\n"
 "      --no-local-pairing do not link a server span to the client span at the\n"
 "                         other end of its connection on this host\n"
 "      --baggage-attributes K1,K2\n"
@@ -627,7 +628,10 @@ int main(int argc, char **argv)
 	 * 4 MiB costs 8 MiB of RSS. The reader is woken at a quarter full, so
 	 * 3 MiB of headroom cover the time it takes to be scheduled. */
 	lo.ringbuf_bytes = 4 << 20;
-	lo.max_socks = 65536;
+	/* The kernel's socket table: room for each tracked connection's
+	 * socket and the peer socket on this host, with slack for sockets
+	 * seen but not yet HTTP (65536 by default). */
+	lo.max_socks = o.max_conns < (1u << 18) ? o.max_conns * 4 : 1u << 20;
 	lo.verbose = o.verbose;
 	lo.force_sock_hook = o.sock_hook;
 	lo.inject = o.inject;
