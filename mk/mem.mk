@@ -8,3 +8,9 @@ all: $(OUTPUT)/storm
 $(OUTPUT)/storm: tests/storm/storm.c | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) -O2 -std=gnu11 $(WARN) -D_GNU_SOURCE $< -o $@
+
+# The full storm: 1M short connections and 50k idle ones (a few minutes).
+.PHONY: storm
+storm: all
+	$(Q)KSPAN_STORM_SHORT=1000000 KSPAN_STORM_IDLE=50000 $(PYTHON) -m pytest -q -s \
+		-p no:cacheprovider tests/e2e/test_storm.py
