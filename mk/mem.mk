@@ -14,3 +14,9 @@ $(OUTPUT)/storm: tests/storm/storm.c | $(OUTPUT)
 storm: all
 	$(Q)KSPAN_STORM_SHORT=1000000 KSPAN_STORM_IDLE=50000 $(PYTHON) -m pytest -q -s \
 		-p no:cacheprovider tests/e2e/test_storm.py
+
+# kspan's peak RSS in the bench's traced-nginx run, with a breakdown.
+.PHONY: bench-rss
+bench-rss: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(PYTHON) tests/bench/rss.py $(BENCH_ARGS)

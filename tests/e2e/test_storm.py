@@ -252,3 +252,60 @@ def test_storm_bounded_memory(tmp_path, nofile):
         assert "status" not in s or s["status"].get("code", 0) != 2
         assert s["end"] >= s["start"]
     assert [r[0] for r in results] == [200, 404, 200]
+
+
+def hostile(port, head, body_chunks=0):
+    """Send a head (and chunked body pieces) to nginx, whatever it answers;
+    returns what came back before it closed."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    got = b""
+    try:
+        s.sendall(head)
+        piece = b"1000\r\n" + b"c" * 4096 + b"\r\n"
+        for _ in range(body_chunks):
+            s.sendall(piece)
+        s.shutdown(socket.SHUT_WR)
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+    except OSError:
+        pass        # nginx may close on us mid-send: that is its answer
+    finally:
+        s.close()
+    return got
+
+
+def test_hostile_traffic_bounded(kspan_factory, nginx):
+    """Content-Length 2^63, 100k headers and a 40 MiB chunked body that
+    nginx refuses, through kspan: its memory does not grow with them, and
+    the next request is traced right."""
+    port = nginx.port
+    with kspan_factory(["--pid", str(nginx.pid)]) as k:
+        assert traced_get(port, "/index.html", "00000000000000b1")[0] == 200
+        time.sleep(1)
+        base = rss(k.proc.pid)
+        out = hostile(port, b"POST /index.html HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Length: 9223372036854775808\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 4"), out[:40]
+        many = b"".join(b"X-Header-Number: %07d\r\n" % i for i in range(100000))
+        out = hostile(port, b"GET /index.html HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")
+        assert out == b"" or out.startswith(b"HTTP/1.1 4"), out[:40]
+        hostile(port, b"POST /index.html HTTP/1.1\r\nHost: x\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n", body_chunks=10000)
+        grown = rss(k.proc.pid) - base
+        status, cport = traced_get(port, "/index.html", "00000000000000b2")
+        assert status == 200
+        time.sleep(0.5)
+        assert k.stop() == 0
+    print(f"kspan RSS growth under hostile traffic: {grown} bytes")
+    assert grown < 2 * 2**20, grown
+    c = k.counters()
+    print({x: c[x] for x in c if x.startswith("http1.")})
+    assert c["http1.parse_errors"] + c["http1.head_too_large"] >= 2, c
+    spans = {s["parentSpanId"]: s for s in k.spans() if s["traceId"] == TID}
+    s = spans["00000000000000b2"]
+    assert s["attrs"]["url.path"] == "/index.html"
+    assert s["attrs"]["http.response.status_code"] == 200
+    assert s["attrs"]["network.peer.port"] == cport
