@@ -23,7 +23,7 @@ def test_unit_binaries_were_built():
 
 @pytest.mark.parametrize("binary", UNIT, ids=lambda p: p.name)
 def test_unit(binary):
-    r = subprocess.run([str(binary)], capture_output=True, text=True, timeout=300,
+    r = subprocess.run([str(binary)], capture_output=True, text=True, errors="replace", timeout=300,
                        env={**os.environ, "ASAN_OPTIONS": "detect_leaks=1"})
     print(r.stdout[-4000:], r.stderr[-4000:])
     assert r.returncode == 0
@@ -43,7 +43,8 @@ def test_fuzz_smoke(binary, tmp_path):
     extra = [str(regressions)] if regressions.is_dir() else []
     r = subprocess.run([str(binary), f"-max_total_time={FUZZ_SECONDS}", "-timeout=10",
                         f"-artifact_prefix={tmp_path}/", str(corpus), str(seeds), *extra],
-                       capture_output=True, text=True, timeout=FUZZ_SECONDS + 120)
+                       capture_output=True, text=True, errors="replace",
+                       timeout=FUZZ_SECONDS + 120)
     print(r.stderr[-3000:])
     assert r.returncode == 0
     assert "Done" in r.stderr

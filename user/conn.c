@@ -3,14 +3,14 @@
 #include <string.h>
 
 #include "conn.h"
+#include "slab.h"
 
 struct conn_table {
-	struct conn *slots;
+	struct slab slots;	/* mapped as connections come, trimmed when idle */
 	int32_t *buckets;
 	uint32_t nbuckets;	/* power of two */
 	uint32_t max;
 	uint32_t used;
-	int32_t free;		/* free slots, linked through hnext */
 	int32_t lru_head;	/* most recent */
 	int32_t lru_tail;	/* least recent */
 	conn_release_fn release;
@@ -32,16 +32,12 @@ struct conn_table *conn_table_new(uint32_t max, conn_release_fn release, void *c
 	if (!t || !max)
 		goto fail;
 	t->nbuckets = 1;
-	while (t->nbuckets < max * 2)
+	while (t->nbuckets < max)
 		t->nbuckets <<= 1;
-	t->slots = calloc(max, sizeof(*t->slots));
 	t->buckets = malloc(t->nbuckets * sizeof(*t->buckets));
-	if (!t->slots || !t->buckets)
+	if (!t->buckets || slab_init(&t->slots, sizeof(struct conn), max))
 		goto fail;
 	memset(t->buckets, 0xff, t->nbuckets * sizeof(*t->buckets));
-	for (uint32_t i = 0; i < max; i++)
-		t->slots[i].hnext = i + 1 < max ? (int32_t)i + 1 : -1;
-	t->free = 0;
 	t->max = max;
 	t->lru_head = t->lru_tail = -1;
 	t->release = release;
@@ -56,31 +52,36 @@ void conn_table_free(struct conn_table *t)
 {
 	if (!t)
 		return;
-	free(t->slots);
+	slab_destroy(&t->slots);
 	free(t->buckets);
 	free(t);
+}
+
+static struct conn *slot(const struct conn_table *t, int32_t i)
+{
+	return slab_at(&t->slots, i);
 }
 
 static void lru_unlink(struct conn_table *t, struct conn *c)
 {
 	if (c->lprev >= 0)
-		t->slots[c->lprev].lnext = c->lnext;
+		slot(t, c->lprev)->lnext = c->lnext;
 	else
 		t->lru_head = c->lnext;
 	if (c->lnext >= 0)
-		t->slots[c->lnext].lprev = c->lprev;
+		slot(t, c->lnext)->lprev = c->lprev;
 	else
 		t->lru_tail = c->lprev;
 }
 
 static void lru_push(struct conn_table *t, struct conn *c)
 {
-	int32_t i = c - t->slots;
+	int32_t i = c->slot;
 
 	c->lprev = -1;
 	c->lnext = t->lru_head;
 	if (t->lru_head >= 0)
-		t->slots[t->lru_head].lprev = i;
+		slot(t, t->lru_head)->lprev = i;
 	t->lru_head = i;
 	if (t->lru_tail < 0)
 		t->lru_tail = i;
@@ -91,7 +92,7 @@ struct conn *conn_lookup(struct conn_table *t, uint64_t id, uint32_t pid)
 	int32_t i = t->buckets[hash(id, pid) & (t->nbuckets - 1)];
 
 	while (i >= 0) {
-		struct conn *c = &t->slots[i];
+		struct conn *c = slot(t, i);
 
 		if (c->id == id && c->pid == pid)
 			return c;
@@ -102,19 +103,18 @@ struct conn *conn_lookup(struct conn_table *t, uint64_t id, uint32_t pid)
 
 void conn_remove(struct conn_table *t, struct conn *c)
 {
-	int32_t i = c - t->slots, *pp;
+	int32_t i = c->slot, *pp;
 
 	if (t->release)
 		t->release(t->ctx, c);
 	pp = &t->buckets[hash(c->id, c->pid) & (t->nbuckets - 1)];
 	while (*pp >= 0 && *pp != i)
-		pp = &t->slots[*pp].hnext;
+		pp = &slot(t, *pp)->hnext;
 	if (*pp == i)
 		*pp = c->hnext;
 	lru_unlink(t, c);
 	c->used = false;
-	c->hnext = t->free;
-	t->free = i;
+	slab_put(&t->slots, i);
 	t->used--;
 	t->st.closed++;
 }
@@ -132,15 +132,20 @@ struct conn *conn_get(struct conn_table *t, uint64_t id, uint32_t pid, uint64_t 
 			c->last_ns = now_ns;
 		return c;
 	}
-	if (t->free < 0) {
-		conn_remove(t, &t->slots[t->lru_tail]);
+	if (t->used >= t->max) {
+		/* Full: the least recently used connection makes room. */
+		conn_remove(t, slot(t, t->lru_tail));
 		t->st.closed--;
 		t->st.evicted_full++;
 	}
-	i = t->free;
-	c = &t->slots[i];
-	t->free = c->hnext;
+	i = slab_alloc(&t->slots);
+	if (i < 0) {
+		t->st.no_memory++;
+		return NULL;
+	}
+	c = slot(t, i);
 	memset(c, 0, sizeof(*c));
+	c->slot = i;
 	c->id = id;
 	c->pid = pid;
 	c->last_ns = now_ns;
@@ -158,7 +163,7 @@ uint32_t conn_sweep(struct conn_table *t, uint64_t now_ns, uint64_t idle_ns)
 	uint32_t n = 0;
 
 	while (t->lru_tail >= 0) {
-		struct conn *c = &t->slots[t->lru_tail];
+		struct conn *c = slot(t, t->lru_tail);
 
 		if (now_ns - c->last_ns < idle_ns)
 			break;
@@ -167,6 +172,7 @@ uint32_t conn_sweep(struct conn_table *t, uint64_t now_ns, uint64_t idle_ns)
 		t->st.evicted_idle++;
 		n++;
 	}
+	slab_trim(&t->slots);
 	return n;
 }
 
@@ -178,4 +184,9 @@ uint32_t conn_count(const struct conn_table *t)
 const struct conn_stats *conn_table_stats(const struct conn_table *t)
 {
 	return &t->st;
+}
+
+size_t conn_table_bytes(const struct conn_table *t)
+{
+	return slab_bytes(&t->slots) + t->nbuckets * sizeof(*t->buckets);
 }

@@ -86,6 +86,19 @@ void app_free(struct kspan_app *a)
 	memset(a, 0, sizeof(*a));
 }
 
+void app_sweep(struct kspan_app *a, uint64_t idle_ns)
+{
+	conn_sweep(a->conns, a->now_ns, idle_ns);
+	h1_ctx_trim(a->h1);
+	h2_ctx_trim(a->h2);
+	trace_buf_trim(a->traces);
+}
+
+size_t app_bytes(const struct kspan_app *a)
+{
+	return conn_table_bytes(a->conns) + h1_ctx_bytes(a->h1) + h2_ctx_bytes(a->h2);
+}
+
 void app_close_all(struct kspan_app *a)
 {
 	/* Sweeping with an idle time of 0 removes every connection. */
@@ -184,6 +197,8 @@ static void handle_data(struct kspan_app *a, const struct kspan_data_event *e, b
 
 	a->st.data_events++;
 	c = conn_get(a->conns, e->hdr.cookie, e->hdr.pid, e->hdr.ts_exit);
+	if (!c)
+		return;		/* no memory for it: counted by the table */
 	if (!c->used) {
 		c->used = true;
 		c->tuple = e->tuple;
@@ -269,7 +284,8 @@ int app_handle_event(void *ctx, void *data, size_t size)
 		v = tls_hello_version(e->data, e->len, e->has_record);
 		if (v > 0) {
 			c = conn_get(a->conns, h->cookie, h->pid, h->ts_exit);
-			c->tls_version = v;
+			if (c)
+				c->tls_version = v;
 		}
 		break;
 	}
@@ -293,6 +309,8 @@ int app_handle_event(void *ctx, void *data, size_t size)
 		if (c)
 			conn_remove(a->conns, c);
 		c = conn_get(a->conns, h->cookie, h->pid, h->ts_exit);
+		if (!c)
+			break;
 		c->used = true;
 		c->seen_open = true;
 		c->tuple = e->tuple;
@@ -310,6 +328,8 @@ int app_handle_event(void *ctx, void *data, size_t size)
 		}
 		/* Comes before the write that carries the request. */
 		c = conn_get(a->conns, h->cookie, h->pid, h->ts_exit);
+		if (!c)
+			break;
 		if (!c->used) {
 			c->used = true;
 			c->role = KSPAN_ROLE_CLIENT;

@@ -38,6 +38,11 @@ void app_free(struct kspan_app *a);
 /* Decode one ring-buffer record. Always returns 0: a bad record is counted,
  * never fatal. Matches libbpf's ring_buffer_sample_fn. */
 int app_handle_event(void *ctx, void *data, size_t size);
+/* Forget connections idle for idle_ns (as of now_ns) and give back the
+ * memory of pools and spans no longer in use. Once a second is enough. */
+void app_sweep(struct kspan_app *a, uint64_t idle_ns);
+/* Memory held for connections and their HTTP state now, in bytes. */
+size_t app_bytes(const struct kspan_app *a);
 /* End every connection (flushing responses that run until close). */
 void app_close_all(struct kspan_app *a);
 

@@ -10,6 +10,7 @@
 #include "httpattr.h"
 #include "ids.h"
 #include "nest.h"
+#include "slab.h"
 
 #define H1_PIPELINE_MAX 16	/* requests awaiting a response, per connection */
 
@@ -50,11 +51,8 @@ _Static_assert(H1_BAGGAGE_VAL == HTTP_BAGGAGE_VAL, "h1_upgrade holds baggage val
 
 struct h1_ctx {
 	struct nest_table *nest;	/* NULL: no nesting */
-	struct h1_req *reqs;
-	int32_t free_req;
-	char *bufs;
-	int32_t *free_bufs;	/* stack of free buffer indices */
-	uint32_t nfree_bufs;
+	struct slab reqs;	/* request records */
+	struct slab bufs;	/* head buffers of H1_HEAD_MAX bytes */
 	struct h1_sink sink;
 	struct h1_stats st;
 	unsigned propagators;
@@ -70,19 +68,11 @@ struct h1_ctx *h1_ctx_new(uint32_t max_pending, uint32_t max_bufs, struct h1_sin
 
 	if (!c)
 		return NULL;
-	c->reqs = calloc(max_pending, sizeof(*c->reqs));
-	c->bufs = malloc((size_t)max_bufs * H1_HEAD_MAX);
-	c->free_bufs = calloc(max_bufs, sizeof(*c->free_bufs));
-	if (!c->reqs || !c->bufs || !c->free_bufs) {
+	if (slab_init(&c->reqs, sizeof(struct h1_req), max_pending) ||
+	    slab_init(&c->bufs, H1_HEAD_MAX, max_bufs)) {
 		h1_ctx_free(c);
 		return NULL;
 	}
-	for (uint32_t i = 0; i < max_pending; i++)
-		c->reqs[i].next = i + 1 < max_pending ? (int32_t)i + 1 : -1;
-	c->free_req = max_pending ? 0 : -1;
-	for (uint32_t i = 0; i < max_bufs; i++)
-		c->free_bufs[i] = max_bufs - 1 - i;
-	c->nfree_bufs = max_bufs;
 	c->propagators = TRACECTX_W3C | TRACECTX_B3 | TRACECTX_B3MULTI | TRACECTX_JAEGER;
 	c->sink = sink;
 	return c;
@@ -92,10 +82,20 @@ void h1_ctx_free(struct h1_ctx *c)
 {
 	if (!c)
 		return;
-	free(c->reqs);
-	free(c->bufs);
-	free(c->free_bufs);
+	slab_destroy(&c->reqs);
+	slab_destroy(&c->bufs);
 	free(c);
+}
+
+void h1_ctx_trim(struct h1_ctx *c)
+{
+	slab_trim(&c->reqs);
+	slab_trim(&c->bufs);
+}
+
+size_t h1_ctx_bytes(const struct h1_ctx *c)
+{
+	return sizeof(*c) + slab_bytes(&c->reqs) + slab_bytes(&c->bufs);
 }
 
 const struct h1_stats *h1_ctx_stats(const struct h1_ctx *c)
@@ -150,20 +150,24 @@ void h1_session_init(struct h1_session *s)
 static void buf_release(struct h1_ctx *c, struct h1_stream *st)
 {
 	if (st->buf >= 0)
-		c->free_bufs[c->nfree_bufs++] = st->buf;
+		slab_put(&c->bufs, st->buf);
 	st->buf = -1;
 	st->buf_len = 0;
 }
 
 static char *buf_ptr(struct h1_ctx *c, int32_t i)
 {
-	return c->bufs + (size_t)i * H1_HEAD_MAX;
+	return slab_at(&c->bufs, i);
+}
+
+static struct h1_req *req_at(struct h1_ctx *c, int32_t i)
+{
+	return slab_at(&c->reqs, i);
 }
 
 static void req_free(struct h1_ctx *c, int32_t i)
 {
-	c->reqs[i].next = c->free_req;
-	c->free_req = i;
+	slab_put(&c->reqs, i);
 }
 
 static void lose(struct h1_ctx *c, struct h1_stream *st)
@@ -256,7 +260,7 @@ static void finish_front(struct h1_ctx *c, struct h1_session *s,
 
 	if (i < 0)
 		return;
-	r = &c->reqs[i];
+	r = req_at(c, i);
 	if (r->counted)
 		nest_leave(c->nest, ci->pid, r->tid);
 	if (r->resp_started)
@@ -274,8 +278,8 @@ static void finish_front(struct h1_ctx *c, struct h1_session *s,
 
 static struct h1_req *front_open(struct h1_ctx *c, struct h1_session *s)
 {
-	if (s->head >= 0 && c->reqs[s->head].resp_started)
-		return &c->reqs[s->head];
+	if (s->head >= 0 && req_at(c, s->head)->resp_started)
+		return req_at(c, s->head);
 	return NULL;
 }
 
@@ -398,13 +402,11 @@ static void on_request(struct h1_ctx *c, struct h1_session *s,
 	if (s->npending >= H1_PIPELINE_MAX) {
 		c->st.pipeline_full++;
 		s->seq_broken = true;
-	} else if (c->free_req < 0) {
+	} else if ((i = slab_alloc(&c->reqs)) < 0) {
 		c->st.pool_exhausted++;
 		s->seq_broken = true;
 	} else {
-		i = c->free_req;
-		r = &c->reqs[i];
-		c->free_req = r->next;
+		r = req_at(c, i);
 		memset(r, 0, offsetof(struct h1_req, method));
 		r->next = -1;
 		r->tid = tid;
@@ -440,7 +442,7 @@ static void on_request(struct h1_ctx *c, struct h1_session *s,
 			r->host_len = copy_trunc(r->host, sizeof(r->host), host->value,
 						 host->value_len);
 		if (s->tail >= 0)
-			c->reqs[s->tail].next = i;
+			req_at(c, s->tail)->next = i;
 		else
 			s->head = i;
 		s->tail = i;
@@ -471,7 +473,7 @@ static void on_response(struct h1_ctx *c, struct h1_session *s,
 
 	c->st.responses++;
 	if (s->head >= 0)
-		r = &c->reqs[s->head];
+		r = req_at(c, s->head);
 	else
 		c->st.orphan_responses++;
 	if (http1_response_framing(rs, r ? r->method : "GET", r ? r->method_len : 3, &f) < 0) {
@@ -535,7 +537,7 @@ static void body_done(struct h1_ctx *c, struct h1_session *s,
 
 	if (st->state == H1S_BODY_CHUNKED) {
 		if (is_req && st->rec >= 0)
-			c->reqs[st->rec].req_body = st->chunked.body_bytes;
+			req_at(c, st->rec)->req_body = st->chunked.body_bytes;
 		r = is_req ? NULL : front_open(c, s);
 		if (r)
 			r->resp_body = st->chunked.body_bytes;
@@ -614,8 +616,7 @@ void h1_session_feed(struct h1_ctx *c, struct h1_session *s,
 		case H1S_IDLE:
 			n = parse_head(c, s, ci, is_req, p + off, cap - off, ch->start_ns, ch,
 				       &kctx);
-			if (n == -2 && !uncaptured && c->nfree_bufs) {
-				st->buf = c->free_bufs[--c->nfree_bufs];
+			if (n == -2 && !uncaptured && (st->buf = slab_alloc(&c->bufs)) >= 0) {
 				st->buf_len = cap - off;
 				memcpy(buf_ptr(c, st->buf), p + off, st->buf_len);
 				st->head_ns = ch->start_ns;
@@ -667,7 +668,7 @@ void h1_session_feed(struct h1_ctx *c, struct h1_session *s,
 				st->buf_len = old + take;
 				return;
 			}
-			c->free_bufs[c->nfree_bufs++] = b;
+			slab_put(&c->bufs, b);
 			st->head_has_kctx = false;
 			if (n > 0) {
 				off += n - old;
@@ -761,7 +762,7 @@ bool h1_session_take_upgrade(struct h1_ctx *c, struct h1_session *s,
 	if (!s->h2c || i < 0)
 		return false;
 	s->h2c = false;
-	r = &c->reqs[i];
+	r = req_at(c, i);
 	memset(up, 0, sizeof(*up));
 	up->tid = r->tid;
 	up->start_ns = r->start_ns;

@@ -6,6 +6,7 @@
 #define __KSPAN_H1SESSION_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "http1.h"
@@ -115,10 +116,14 @@ struct h1_sink {
 	void *ctx;
 };
 
-/* Shared pools: `max_pending` request records and `max_bufs` head buffers of
- * H1_HEAD_MAX bytes, allocated once. */
+/* Shared pools: at most `max_pending` request records and `max_bufs` head
+ * buffers of H1_HEAD_MAX bytes, mapped in chunks as they are needed. */
 struct h1_ctx *h1_ctx_new(uint32_t max_pending, uint32_t max_bufs, struct h1_sink sink);
 void h1_ctx_free(struct h1_ctx *c);
+/* Unmap pool chunks no longer in use. */
+void h1_ctx_trim(struct h1_ctx *c);
+/* Memory the context holds now, in bytes. */
+size_t h1_ctx_bytes(const struct h1_ctx *c);
 /* Which propagated contexts to read (TRACECTX_* bits), and the baggage
  * members to copy into span attributes (at most H1_BAGGAGE_KEYS; the key
  * strings must outlive the context). */

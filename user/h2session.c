@@ -10,10 +10,12 @@
 #include "kspan.h"
 #include "nest.h"
 #include "redact.h"
+#include "slab.h"
 
 /* One stream: a request and its response. */
 struct h2_stream {
-	int32_t next;		/* session list or free list */
+	int32_t self;		/* its index in the pool */
+	int32_t next;		/* session list */
 	uint32_t id;
 	uint32_t tid;		/* thread that moved the request headers */
 	uint8_t trace_id[16];
@@ -48,14 +50,9 @@ struct h2_stream {
 };
 
 struct h2_ctx {
-	struct h2_session *sess;
-	uint32_t nsess;
-	int32_t free_sess;
-	struct h2_stream *streams;
-	int32_t free_stream;
-	char *bufs;
-	int32_t *free_bufs;
-	uint32_t nfree_bufs;
+	struct slab sess;	/* sessions */
+	struct slab streams;	/* stream records */
+	struct slab bufs;	/* header block buffers of H2_BUF_SIZE bytes */
 	struct h1_sink sink;
 	struct h2_stats st;
 	struct nest_table *nest;		/* NULL: no nesting */
@@ -93,24 +90,12 @@ struct h2_ctx *h2_ctx_new(uint32_t max_sessions, uint32_t max_streams, uint32_t 
 
 	if (!c)
 		return NULL;
-	c->sess = calloc(max_sessions, sizeof(*c->sess));
-	c->streams = calloc(max_streams, sizeof(*c->streams));
-	c->bufs = malloc((size_t)max_bufs * H2_BUF_SIZE + 1);
-	c->free_bufs = calloc(max_bufs + 1, sizeof(*c->free_bufs));
-	if (!c->sess || !c->streams || !c->bufs || !c->free_bufs) {
+	if (slab_init(&c->sess, sizeof(struct h2_session), max_sessions) ||
+	    slab_init(&c->streams, sizeof(struct h2_stream), max_streams) ||
+	    slab_init(&c->bufs, H2_BUF_SIZE, max_bufs)) {
 		h2_ctx_free(c);
 		return NULL;
 	}
-	c->nsess = max_sessions;
-	for (uint32_t i = 0; i < max_sessions; i++)
-		c->sess[i].next_free = i + 1 < max_sessions ? (int32_t)i + 1 : -1;
-	c->free_sess = max_sessions ? 0 : -1;
-	for (uint32_t i = 0; i < max_streams; i++)
-		c->streams[i].next = i + 1 < max_streams ? (int32_t)i + 1 : -1;
-	c->free_stream = max_streams ? 0 : -1;
-	for (uint32_t i = 0; i < max_bufs; i++)
-		c->free_bufs[i] = max_bufs - 1 - i;
-	c->nfree_bufs = max_bufs;
 	c->propagators = TRACECTX_W3C | TRACECTX_B3 | TRACECTX_B3MULTI | TRACECTX_JAEGER;
 	c->sink = sink;
 	return c;
@@ -120,11 +105,23 @@ void h2_ctx_free(struct h2_ctx *c)
 {
 	if (!c)
 		return;
-	free(c->sess);
-	free(c->streams);
-	free(c->bufs);
-	free(c->free_bufs);
+	slab_destroy(&c->sess);
+	slab_destroy(&c->streams);
+	slab_destroy(&c->bufs);
 	free(c);
+}
+
+void h2_ctx_trim(struct h2_ctx *c)
+{
+	slab_trim(&c->sess);
+	slab_trim(&c->streams);
+	slab_trim(&c->bufs);
+}
+
+size_t h2_ctx_bytes(const struct h2_ctx *c)
+{
+	return sizeof(*c) + slab_bytes(&c->sess) + slab_bytes(&c->streams) +
+	       slab_bytes(&c->bufs);
 }
 
 void h2_ctx_set_context(struct h2_ctx *c, unsigned propagators,
@@ -157,12 +154,16 @@ const struct tracectx_stats *h2_ctx_context_stats(const struct h2_ctx *c)
 
 struct h2_session *h2_session_get(struct h2_ctx *c, int32_t s)
 {
-	return s >= 0 && (uint32_t)s < c->nsess && c->sess[s].used ? &c->sess[s] : NULL;
+	struct h2_session *p = slab_at_checked(&c->sess, s);
+
+	return p && p->used ? p : NULL;
 }
 
 uint8_t h2_session_role(const struct h2_ctx *c, int32_t s)
 {
-	return s >= 0 && (uint32_t)s < c->nsess ? c->sess[s].role : KSPAN_ROLE_UNKNOWN;
+	const struct h2_session *p = slab_at_checked(&c->sess, s);
+
+	return p ? p->role : KSPAN_ROLE_UNKNOWN;
 }
 
 static void dir_init(struct h2_dir *d, bool from_start)
@@ -178,22 +179,20 @@ static void dir_init(struct h2_dir *d, bool from_start)
 
 int32_t h2_session_open(struct h2_ctx *c, bool from_start, uint8_t role)
 {
-	int32_t i = c->free_sess;
+	int32_t i = slab_alloc(&c->sess);
 	struct h2_session *s;
 
 	if (i < 0) {
 		c->st.sessions_full++;
 		return -1;
 	}
-	s = &c->sess[i];
-	c->free_sess = s->next_free;
+	s = slab_at(&c->sess, i);
 	dir_init(&s->dir[0], from_start);
 	dir_init(&s->dir[1], from_start);
 	s->role = role;
 	s->used = true;
 	s->streams = -1;
 	s->nstreams = 0;
-	s->next_free = -1;
 	s->io_tid = 0;
 	s->io_shared = false;
 	c->st.sessions++;
@@ -202,13 +201,13 @@ int32_t h2_session_open(struct h2_ctx *c, bool from_start, uint8_t role)
 
 static char *buf_ptr(struct h2_ctx *c, int32_t i)
 {
-	return c->bufs + (size_t)i * H2_BUF_SIZE;
+	return slab_at(&c->bufs, i);
 }
 
 static void buf_release(struct h2_ctx *c, struct h2_dir *d)
 {
 	if (d->buf >= 0)
-		c->free_bufs[c->nfree_bufs++] = d->buf;
+		slab_put(&c->bufs, d->buf);
 	d->buf = -1;
 	d->buf_len = 0;
 }
@@ -227,11 +226,16 @@ static void lose(struct h2_ctx *c, struct h2_dir *d)
 
 /* ---- streams ---- */
 
+static struct h2_stream *stream_at(struct h2_ctx *c, int32_t i)
+{
+	return slab_at(&c->streams, i);
+}
+
 static struct h2_stream *stream_find(struct h2_ctx *c, struct h2_session *s, uint32_t id)
 {
-	for (int32_t i = s->streams; i >= 0; i = c->streams[i].next)
-		if (c->streams[i].id == id)
-			return &c->streams[i];
+	for (int32_t i = s->streams; i >= 0; i = stream_at(c, i)->next)
+		if (stream_at(c, i)->id == id)
+			return stream_at(c, i);
 	return NULL;
 }
 
@@ -247,14 +251,13 @@ static void stream_leave(struct h2_ctx *c, const struct h1_conn_info *ci, struct
 
 static void stream_free(struct h2_ctx *c, struct h2_session *s, struct h2_stream *st)
 {
-	int32_t i = st - c->streams, *pp = &s->streams;
+	int32_t i = st->self, *pp = &s->streams;
 
 	while (*pp >= 0 && *pp != i)
-		pp = &c->streams[*pp].next;
+		pp = &stream_at(c, *pp)->next;
 	if (*pp == i)
 		*pp = st->next;
-	st->next = c->free_stream;
-	c->free_stream = i;
+	slab_put(&c->streams, i);
 	s->nstreams--;
 }
 
@@ -454,7 +457,7 @@ static struct h2_stream *stream_open(struct feed *f, struct h2_dir *d)
 	struct h2_stream *r;
 	const struct http1_header *method = field(c, ":method"), *path = field(c, ":path");
 	const struct http1_header *scheme = field(c, ":scheme"), *auth = field(c, ":authority");
-	int32_t i = c->free_stream;
+	int32_t i;
 
 	if (!auth)
 		auth = field(c, "host");
@@ -464,13 +467,13 @@ static struct h2_stream *stream_open(struct feed *f, struct h2_dir *d)
 		c->st.malformed++;
 		return NULL;
 	}
-	if (s->nstreams >= H2_MAX_STREAMS || i < 0) {
+	if (s->nstreams >= H2_MAX_STREAMS || (i = slab_alloc(&c->streams)) < 0) {
 		c->st.streams_full++;
 		return NULL;
 	}
-	r = &c->streams[i];
-	c->free_stream = r->next;
+	r = stream_at(c, i);
 	memset(r, 0, offsetof(struct h2_stream, method));
+	r->self = i;
 	r->next = s->streams;
 	s->streams = i;
 	s->nstreams++;
@@ -815,12 +818,12 @@ static void fragment(struct feed *f, struct h2_dir *d, const uint8_t *p, uint32_
 		return;
 	}
 	if (d->buf < 0) {
-		if (!c->nfree_bufs) {
+		d->buf = slab_alloc(&c->bufs);
+		if (d->buf < 0) {
 			c->st.pool_exhausted++;
 			d->blk_lost = true;
 			return;
 		}
-		d->buf = c->free_bufs[--c->nfree_bufs];
 		d->buf_len = 0;
 	}
 	if (d->buf_len + n > H2_BUF_SIZE) {
@@ -1034,8 +1037,8 @@ bool h2_session_upgraded(struct h2_ctx *c, int32_t si, const struct h1_conn_info
 			 const struct h1_upgrade *up)
 {
 	struct h2_session *s = h2_session_get(c, si);
-	int32_t i = c->free_stream;
 	struct h2_stream *r;
+	int32_t i;
 
 	if (!s)
 		return false;
@@ -1045,13 +1048,13 @@ bool h2_session_upgraded(struct h2_ctx *c, int32_t si, const struct h1_conn_info
 	if (up->table_size != UINT32_MAX)
 		hpack_decoder_set_limit(&s->dir[s->role == KSPAN_ROLE_CLIENT ? 1 : 0].hp,
 					up->table_size);
-	if (i < 0) {
+	if (s->nstreams >= H2_MAX_STREAMS || (i = slab_alloc(&c->streams)) < 0) {
 		c->st.streams_full++;
 		return false;
 	}
-	r = &c->streams[i];
-	c->free_stream = r->next;
+	r = stream_at(c, i);
 	memset(r, 0, offsetof(struct h2_stream, method));
+	r->self = i;
 	r->next = s->streams;
 	s->streams = i;
 	s->nstreams++;
@@ -1093,7 +1096,7 @@ void h2_session_close(struct h2_ctx *c, int32_t si, const struct h1_conn_info *c
 	if (!s)
 		return;
 	while (s->streams >= 0) {
-		struct h2_stream *st = &c->streams[s->streams];
+		struct h2_stream *st = stream_at(c, s->streams);
 
 		if (st->has_resp) {
 			stream_finish(&f, st, st->last_ns);
@@ -1106,6 +1109,5 @@ void h2_session_close(struct h2_ctx *c, int32_t si, const struct h1_conn_info *c
 	buf_release(c, &s->dir[0]);
 	buf_release(c, &s->dir[1]);
 	s->used = false;
-	s->next_free = c->free_sess;
-	c->free_sess = si;
+	slab_put(&c->sess, si);
 }

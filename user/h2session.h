@@ -74,7 +74,6 @@ struct h2_session {
 	bool used;
 	int32_t streams;		/* open stream records, a list */
 	uint16_t nstreams;
-	int32_t next_free;
 	uint32_t io_tid;		/* the thread that has read and written it */
 	bool io_shared;			/* ...more than one has: no nesting on it */
 };
@@ -111,11 +110,16 @@ struct h2_stats {
 
 struct h2_ctx;
 
-/* Pools: max_sessions sessions, max_streams stream records, max_bufs
- * block buffers of H2_BUF_SIZE, all allocated once. Spans go to sink. */
+/* Pools: at most max_sessions sessions, max_streams stream records and
+ * max_bufs block buffers of H2_BUF_SIZE, mapped in chunks as they are
+ * needed. Spans go to sink. */
 struct h2_ctx *h2_ctx_new(uint32_t max_sessions, uint32_t max_streams, uint32_t max_bufs,
 			  struct h1_sink sink);
 void h2_ctx_free(struct h2_ctx *c);
+/* Unmap pool chunks no longer in use. */
+void h2_ctx_trim(struct h2_ctx *c);
+/* Memory the context holds now, in bytes. */
+size_t h2_ctx_bytes(const struct h2_ctx *c);
 /* As h1_ctx_set_context(): the propagators to read and the baggage keys
  * (at most H1_BAGGAGE_KEYS, kept by reference). */
 void h2_ctx_set_context(struct h2_ctx *c, unsigned propagators,

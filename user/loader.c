@@ -419,6 +419,9 @@ static int try_load(struct loader *l, const struct loader_opts *o,
 	/* 1.5 KiB a thread: only with injection on. */
 	if (!o->inject)
 		bpf_map__set_max_entries(s->maps.thread_props, 1);
+	/* Per-socket TLS state is bounded like the socket table. */
+	bpf_map__set_max_entries(s->maps.tls_socks, o->max_socks);
+	bpf_map__set_max_entries(s->maps.tls_ssls, o->max_socks);
 
 	err = kspan_bpf__load(s);
 	if (err)

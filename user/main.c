@@ -65,7 +65,8 @@ static const char usage[] =
 "      --linger-ms MS     wait this long after a trace's last span before\n"
 "                         exporting it (default 500)\n"
 "      --idle-timeout S   forget connections idle for S seconds (default 120)\n"
-"      --max-conns N      connections tracked at once (default 16384)\n"
+"      --max-conns N      connections tracked at once (default 16384); the\n"
+"                         kernel's socket table holds 4 times as many\n"
 "      --no-local-pairing do not link a server span to the client span at the\n"
 "                         other end of its connection on this host\n"
 "      --baggage-attributes K1,K2\n"
@@ -473,9 +474,11 @@ static void print_counters(const struct loader *l, const struct kspan_app *a,
 		(unsigned long long)a->st.events, (unsigned long long)a->st.data_events,
 		(unsigned long long)a->st.bad_records, (unsigned long long)a->st.skipped_other,
 		(unsigned long long)a->st.skipped_bytes, (unsigned long long)a->st.not_http_conns);
-	fprintf(f, "kspan: conns: open=%u opened=%llu closed=%llu evicted_idle=%llu evicted_full=%llu\n",
+	fprintf(f, "kspan: conns: open=%u opened=%llu closed=%llu evicted_idle=%llu evicted_full=%llu "
+		"no_memory=%llu table_bytes=%zu\n",
 		conn_count(a->conns), (unsigned long long)cs->opened, (unsigned long long)cs->closed,
-		(unsigned long long)cs->evicted_idle, (unsigned long long)cs->evicted_full);
+		(unsigned long long)cs->evicted_idle, (unsigned long long)cs->evicted_full,
+		(unsigned long long)cs->no_memory, app_bytes(a));
 	fprintf(f, "kspan: http1: requests=%llu responses=%llu spans=%llu parse_errors=%llu "
 		"head_too_large=%llu lost_events=%llu orphan_responses=%llu unanswered=%llu "
 		"pipeline_full=%llu pool_exhausted=%llu\n",
@@ -626,8 +629,14 @@ int main(int argc, char **argv)
 	lo.npids = o.npids;
 	lo.filter = select_any(&o.sel);
 	lo.cap_len = o.cap_len;
-	lo.ringbuf_bytes = 16 << 20;
-	lo.max_socks = 65536;
+	/* Mapped twice into kspan (for records that wrap), and all resident:
+	 * 4 MiB costs 8 MiB of RSS. The reader is woken at a quarter full, so
+	 * 3 MiB of headroom cover the time it takes to be scheduled. */
+	lo.ringbuf_bytes = 4 << 20;
+	/* The kernel's socket table: room for each tracked connection's
+	 * socket and the peer socket on this host, with slack for sockets
+	 * seen but not yet HTTP (65536 by default). */
+	lo.max_socks = o.max_conns < (1u << 18) ? o.max_conns * 4 : 1u << 20;
 	lo.verbose = o.verbose;
 	lo.force_sock_hook = o.sock_hook;
 	lo.inject = o.inject;
@@ -697,7 +706,7 @@ int main(int argc, char **argv)
 		if (app.now_ns - last_sweep >= 1000000000ull) {
 			/* Selected processes that started since the last scan. */
 			select_scan(&o.sel, getpid(), trace_selected, &l);
-			conn_sweep(app.conns, app.now_ns, (uint64_t)o.idle_s * 1000000000ull);
+			app_sweep(&app, (uint64_t)o.idle_s * 1000000000ull);
 			last_sweep = app.now_ns;
 		}
 		if (o.verbose && app.now_ns - last_stats >= 5000000000ull) {

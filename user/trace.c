@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "trace.h"
 
@@ -560,4 +562,30 @@ void trace_flush(struct trace_buf *t, uint64_t now_ns, bool all)
 const struct trace_stats *trace_buf_stats(const struct trace_buf *t)
 {
 	return &t->st;
+}
+
+void trace_buf_trim(struct trace_buf *t)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), base = (uintptr_t)t->spans;
+	size_t sz = sizeof(*t->spans);
+	uint32_t busy = 0, run = 0;
+
+	for (uint32_t i = 0; i < t->max; i++)
+		busy += t->slots[i].state != SLOT_FREE;
+	/* A busy pool would fault the pages straight back in. */
+	if (busy > t->max / 4)
+		return;
+	/* Whole pages under runs of free slots go back to the kernel; they
+	 * read as zeros when reused, and span_init() clears what it needs. */
+	for (uint32_t i = 0; i <= t->max; i++) {
+		uintptr_t lo, hi;
+
+		if (i < t->max && t->slots[i].state == SLOT_FREE)
+			continue;
+		lo = (base + run * sz + page - 1) & ~(page - 1);
+		hi = (base + i * sz) & ~(page - 1);
+		if (hi > lo)
+			madvise((void *)lo, hi - lo, MADV_DONTNEED);
+		run = i + 1;
+	}
 }

@@ -55,5 +55,8 @@ void trace_span_submit(struct trace_buf *t, struct span *s, uint64_t now_ns);
 /* Export traces quiet since now - linger (all of them when all is true). */
 void trace_flush(struct trace_buf *t, uint64_t now_ns, bool all);
 const struct trace_stats *trace_buf_stats(const struct trace_buf *t);
+/* Return the memory of spans not in use to the kernel when the pool is
+ * mostly idle (after a burst). */
+void trace_buf_trim(struct trace_buf *t);
 
 #endif /* __KSPAN_TRACE_H */
