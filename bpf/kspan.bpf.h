@@ -6,6 +6,7 @@
 #define __KSPAN_BPF_H
 
 #include "kspan.h"
+#include "sock_entry.h"
 
 #define AF_INET		2
 #define AF_INET6	10
@@ -201,22 +202,28 @@ static __always_inline struct sock *fd_to_sk(int fd)
  * cookie when the caller could get it from a trusted pointer, else 0. The
  * cookie is then read from the socket itself: inet_sock_set_state generates
  * it for every connection opened while kspan runs. Older connections without
- * one get a synthetic id (bit 63 set), unique per socket table entry. */
-static __always_inline struct kspan_sock *sock_learn(struct sock *sk, __u64 cookie)
+ * one get a synthetic id, unique per socket table entry. An entry left by a
+ * freed socket at the same address is replaced (see sock_entry.h); fresh:
+ * the socket was just connected or accepted. */
+static __always_inline struct kspan_sock *sock_learn(struct sock *sk, __u64 cookie, bool fresh)
 {
-	__u64 key = (__u64)sk;
+	__u64 key = (__u64)sk, flags = BPF_NOEXIST;
 	struct kspan_sock *s, n = {};
 
-	s = bpf_map_lookup_elem(&socks, &key);
-	if (s)
-		return s;
 	if (!cookie)
 		cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	s = bpf_map_lookup_elem(&socks, &key);
+	if (s) {
+		if (!kspan_sock_entry_stale(s->cookie, cookie, fresh))
+			return s;
+		count(KSPAN_CNT_SOCKS_STALE);
+		flags = BPF_ANY;
+	}
 	if (!cookie)
-		cookie = (1ULL << 63) | bpf_ktime_get_ns();
+		cookie = KSPAN_COOKIE_SYNTHETIC | bpf_ktime_get_ns();
 	n.cookie = cookie;
 	read_tuple(sk, &n.tuple);
-	if (bpf_map_update_elem(&socks, &key, &n, BPF_NOEXIST) &&
+	if (bpf_map_update_elem(&socks, &key, &n, flags) &&
 	    !bpf_map_lookup_elem(&socks, &key)) {
 		count(KSPAN_CNT_SOCKS_FULL);
 		return NULL;
@@ -238,7 +245,7 @@ static __always_inline void stash_sock(struct sock *sk, __u64 cookie)
 	if (!sk_is_tcp(sk))
 		return;
 	a->sk = (__u64)sk;
-	sock_learn(sk, cookie);
+	sock_learn(sk, cookie, false);
 }
 
 #endif /* __KSPAN_BPF_H */

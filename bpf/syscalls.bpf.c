@@ -836,11 +836,14 @@ static __always_inline int handle_exit(struct pt_regs *regs, long id, long ret)
 		if (ret <= 0)
 			return 0;
 		sk = (struct sock *)a.sk;
+		/* A socket the hook named was checked against its entry then. */
+		sock = sk ? bpf_map_lookup_elem(&socks, &a.sk) : NULL;
 		if (!sk && (targ_fd_walk || a.op == KSPAN_OP_SENDFILE || !ap))
 			sk = fd_to_sk(a.fd);
 		if (!sk)
 			return 0;
-		sock = sock_learn(sk, 0);
+		if (!sock)
+			sock = sock_learn(sk, 0, false);
 		if (!sock)
 			return 0;
 		/* TLS records: the uprobes send the plaintext instead. */
@@ -851,7 +854,8 @@ static __always_inline int handle_exit(struct pt_regs *regs, long id, long ret)
 	}
 	if (!sk)
 		return 0;
-	sock = sock_learn(sk, 0);
+	/* A new connection: an entry already there is an older socket's. */
+	sock = sock_learn(sk, 0, true);
 	if (!sock)
 		return 0;
 	sock->role = role;

@@ -102,7 +102,7 @@ static __always_inline void go_emit(__u64 pid_tgid, const struct go_call *c, __u
 
 	if (n <= 0)
 		return;
-	sock = sock_learn((struct sock *)c->sk, 0);
+	sock = sock_learn((struct sock *)c->sk, 0, false);
 	if (!sock) {
 		tls_count(KSPAN_TLS_CNT_NO_SOCK, 1);
 		return;
@@ -186,7 +186,7 @@ int tls_go_ret(struct pt_regs *ctx)
 	bpf_map_delete_elem(&tls_go_calls, &k);
 	if (k.handshake) {
 		/* err == nil: its itab word is 0. */
-		sock = ctx->ax ? NULL : sock_learn((struct sock *)c.sk, 0);
+		sock = ctx->ax ? NULL : sock_learn((struct sock *)c.sk, 0, false);
 		if (sock)
 			tls_emit_handshake(pid_tgid, c.fd, sock, c.ts);
 		return 0;

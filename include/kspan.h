@@ -83,6 +83,8 @@ enum kspan_counter {
 	KSPAN_CNT_PROPS_DROPPED,	/* tracestate or baggage not carried on: bytes
 					 * other than VCHAR/SP/HTAB, or the thread's
 					 * copy was evicted */
+	KSPAN_CNT_SOCKS_STALE,		/* socket table entries left by a freed socket,
+					 * replaced by the one now at its address */
 	KSPAN_CNT_MAX,
 };
 
@@ -99,7 +101,8 @@ struct kspan_tuple {
 
 /* Socket facts kept in the `socks` map, keyed by struct sock address. */
 struct kspan_sock {
-	__u64 cookie;		/* socket cookie; bit 63 set when synthetic */
+	__u64 cookie;		/* socket cookie; KSPAN_COOKIE_SYNTHETIC set when
+				 * made up (sock_entry.h) */
 	struct kspan_tuple tuple;
 	__u32 tgid;		/* owning process as seen at connect/accept */
 	__u8 role;		/* enum kspan_role */

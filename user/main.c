@@ -465,9 +465,10 @@ static void print_counters(const struct loader *l, const struct kspan_app *a,
 
 	loader_counters(l, k);
 	fprintf(f, "kspan: bpf: events=%llu ringbuf_drops=%llu active_full=%llu socks_full=%llu "
-		"read_faults=%llu truncated=%llu\n",
+		"socks_stale=%llu read_faults=%llu truncated=%llu\n",
 		(unsigned long long)k[KSPAN_CNT_EVENTS], (unsigned long long)k[KSPAN_CNT_RB_FULL],
 		(unsigned long long)k[KSPAN_CNT_ACTIVE_FULL], (unsigned long long)k[KSPAN_CNT_SOCKS_FULL],
+		(unsigned long long)k[KSPAN_CNT_SOCKS_STALE],
 		(unsigned long long)k[KSPAN_CNT_READ_FAULT], (unsigned long long)k[KSPAN_CNT_TRUNCATED]);
 	fprintf(f, "kspan: events: received=%llu data=%llu bad_records=%llu not_http_events=%llu "
 		"not_http_bytes=%llu not_http_conns=%llu\n",

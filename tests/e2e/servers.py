@@ -91,11 +91,45 @@ def pipelined_client(port, paths):
     return statuses
 
 
+def answer_after_close(port):
+    """One connection at a time: read a request, wait until the client has
+    closed its end, then answer and close. The response reaches a socket
+    that is gone, whose reset closes ours inside the write. Prints a line
+    per connection, once its socket is closed."""
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(16)
+    print("ready", flush=True)
+    while True:
+        c, peer = ls.accept()
+        req = b""
+        while b"\r\n\r\n" not in req:
+            got = c.recv(4096)
+            if not got:
+                break
+            req += got
+        while c.recv(4096):     # until the client's FIN
+            pass
+        try:
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+        except OSError:
+            pass
+        try:
+            c.recv(1)
+        except OSError:
+            pass
+        c.close()
+        print("closed", peer[1], flush=True)
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "threaded":
         threaded(int(sys.argv[2]))
     elif cmd == "keepalive":
         print(json.dumps(keepalive_client(int(sys.argv[2]), sys.argv[3:])))
+    elif cmd == "answer_after_close":
+        answer_after_close(int(sys.argv[2]))
     elif cmd == "pipelined":
         print(json.dumps(pipelined_client(int(sys.argv[2]), sys.argv[3:])))
