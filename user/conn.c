@@ -165,7 +165,9 @@ uint32_t conn_sweep(struct conn_table *t, uint64_t now_ns, uint64_t idle_ns)
 	while (t->lru_tail >= 0) {
 		struct conn *c = slot(t, t->lru_tail);
 
-		if (now_ns - c->last_ns < idle_ns)
+		/* Events read after now_ns was taken are later than it: such
+		 * a connection is not idle (the difference would wrap). */
+		if (c->last_ns > now_ns || now_ns - c->last_ns < idle_ns)
 			break;
 		conn_remove(t, c);
 		t->st.closed--;

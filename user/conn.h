@@ -64,8 +64,9 @@ struct conn *conn_lookup(struct conn_table *t, uint64_t id, uint32_t pid);
  * NULL only when no memory could be mapped for a slot (counted). */
 struct conn *conn_get(struct conn_table *t, uint64_t id, uint32_t pid, uint64_t now_ns);
 void conn_remove(struct conn_table *t, struct conn *c);
-/* Remove connections idle since before now - idle_ns and unmap the slot
- * chunks left empty. Returns how many connections were removed. */
+/* Remove connections idle since before now - idle_ns (a connection with an
+ * event later than now_ns is not idle) and unmap the slot chunks left empty.
+ * Returns how many connections were removed. */
 uint32_t conn_sweep(struct conn_table *t, uint64_t now_ns, uint64_t idle_ns);
 uint32_t conn_count(const struct conn_table *t);
 const struct conn_stats *conn_table_stats(const struct conn_table *t);
