@@ -3,8 +3,9 @@
  * reason a connect failed, smoothed RTT, its variance and minimum,
  * retransmits, resets, bytes and lifetime. Everything is read from the
  * kernel's own TCP state at TCP tracepoints (tp_btf: needs neither kprobes
- * nor tracefs). The programs are named conns_* and only loaded for
- * `kspan conns` (loader_opts.conns).
+ * nor tracefs). The programs are named conns_*; `kspan conns` needs them,
+ * tracing loads them when it can (loader_opts.conns, .tcp) to put TCP
+ * figures on spans and into metrics.
  *
  * State lives in `conns`, an LRU hash keyed by socket cookie. A figure is
  * sent only with its KSPAN_CONNS_F_* bit when the kernel measured it. */
@@ -155,6 +156,9 @@ static __always_inline void emit(struct kspan_conns_state *s, struct sock *sk, _
 	learn_tuple(s, sk);
 	s->ev.type = type;
 	s->ev.ts = now;
+	/* Numbered before the reserve: a record lost to a full ring leaves a
+	 * gap userspace can see. */
+	s->ev.seq++;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		conns_count(KSPAN_CONNS_CNT_RB_FULL);
@@ -189,6 +193,17 @@ static __always_inline void maybe_stats(struct kspan_conns_state *s, struct sock
 	if (!announce(s, sk, now))
 		return;
 	if (s->dirty && now - s->last_emit >= stats_interval())
+		emit(s, sk, KSPAN_EV_CONNS_STATS, now);
+}
+
+/* A record now, whatever the interval: retransmits are dated to the
+ * moment they happen, so that userspace can tell which request they
+ * belong to. */
+static __always_inline void stats_now(struct kspan_conns_state *s, struct sock *sk, __u64 now)
+{
+	if (!announce(s, sk, now))
+		return;
+	if (s->last_emit != now || s->dirty)
 		emit(s, sk, KSPAN_EV_CONNS_STATS, now);
 }
 
@@ -356,7 +371,7 @@ static __always_inline int handle_retransmit(struct sock *sk, const struct sk_bu
 	s->ev.state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	learn_tuple(s, sk);
 	s->dirty = 1;
-	maybe_stats(s, sk, now);
+	stats_now(s, sk, now);
 	return 0;
 }
 
@@ -485,6 +500,14 @@ int BPF_PROG(conns_sock_send, struct sock *sk)
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(conns_sock_recv, struct sock *sk)
+{
+	return handle_owner(sk);
+}
+
+/* Where sock_recv_length is missing (before 6.3): the receive path's own
+ * tracepoint, also in the reader's context. */
+SEC("tp_btf/tcp_rcv_space_adjust")
+int BPF_PROG(conns_rcv_space, struct sock *sk)
 {
 	return handle_owner(sk);
 }

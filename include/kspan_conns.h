@@ -14,7 +14,8 @@ enum kspan_conns_event_type {
 	KSPAN_EV_CONNS_OPEN = 16,	/* connect() sent a SYN (SYN_SENT) */
 	KSPAN_EV_CONNS_ESTABLISHED = 17,	/* handshake done, either side */
 	KSPAN_EV_CONNS_FAILED = 18,	/* SYN_SENT -> CLOSE; see err */
-	KSPAN_EV_CONNS_STATS = 19,	/* figures changed (at most once per interval) */
+	KSPAN_EV_CONNS_STATS = 19,	/* figures changed: at most once per interval,
+					 * and at once for every retransmit */
 	KSPAN_EV_CONNS_CLOSE = 20,	/* socket destroyed: final figures */
 	KSPAN_EV_CONNS_LAST = 20,
 };
@@ -76,7 +77,9 @@ struct kspan_conns_event {
 				 * ...), 0 when none */
 	__u8 role;		/* enum kspan_role */
 	__u8 state;		/* TCP state at the event (TCP_ESTABLISHED=1 ...) */
-	__u8 pad[2];
+	__u16 seq;		/* record number on this connection, counting
+				 * records the ring buffer had no room for: a
+				 * jump says records were lost */
 	char comm[KSPAN_COMM_LEN];	/* process at connect; empty when unknown */
 };
 

@@ -14,6 +14,7 @@
 #include <bpf/libbpf.h>
 
 #include "kspan.skel.h"
+#include "kspan_conns.h"
 #include "loader.h"
 
 const char *const sock_hook_names[SOCK_HOOK_MAX] = {
@@ -218,18 +219,25 @@ static void detach_inject(struct loader *l)
 }
 
 static void set_autoload(struct kspan_bpf *s, enum sys_hook sys, enum sock_hook sock,
-			 bool conns, bool inject, bool tls)
+			 bool conns, bool inject, bool tls, bool send_length_tp)
 {
 	bpf_program__set_autoload(s->progs.inject_sockops, inject);
 	bpf_program__set_autoload(s->progs.inject_msg, inject);
 	struct bpf_program *p;
 
-	/* Programs of `kspan conns` are named conns_*: loaded only for it. */
+	/* The TCP-figure programs are named conns_*. */
 	bpf_object__for_each_program(p, s->obj)
 		if (strncmp(bpf_program__name(p), "conns_", 6) == 0)
 			bpf_program__set_autoload(p, conns);
 		else if (strncmp(bpf_program__name(p), "tls_", 4) == 0)
 			bpf_program__set_autoload(p, tls);
+	/* Their owner-naming hooks use sock_send_length/sock_recv_length
+	 * (kernel 6.3); without them tcp_rcv_space_adjust names the reader. */
+	if (conns) {
+		bpf_program__set_autoload(s->progs.conns_sock_send, send_length_tp);
+		bpf_program__set_autoload(s->progs.conns_sock_recv, send_length_tp);
+		bpf_program__set_autoload(s->progs.conns_rcv_space, !send_length_tp);
+	}
 	bpf_program__set_autoload(s->progs.sys_enter_btf, sys == SYS_HOOK_TP_BTF);
 	bpf_program__set_autoload(s->progs.sys_exit_btf, sys == SYS_HOOK_TP_BTF);
 	bpf_program__set_autoload(s->progs.sys_enter_raw, sys == SYS_HOOK_RAW_TP);
@@ -396,8 +404,8 @@ fail:
 
 /* *fatal is set when retrying with other hooks cannot help (a --pid that
  * does not exist). */
-static int try_load(struct loader *l, const struct loader_opts *o,
-		    enum sys_hook sys, enum sock_hook sock, bool *fatal)
+static int try_load_one(struct loader *l, const struct loader_opts *o, enum sys_hook sys,
+			enum sock_hook sock, bool conns, bool *fatal)
 {
 	struct kspan_bpf *s;
 	int err;
@@ -405,7 +413,7 @@ static int try_load(struct loader *l, const struct loader_opts *o,
 	s = kspan_bpf__open();
 	if (!s)
 		return -errno;
-	set_autoload(s, sys, sock, o->conns, o->inject, o->tls);
+	set_autoload(s, sys, sock, conns, o->inject, o->tls, !l->probe.sock_err[SOCK_HOOK_TP]);
 	s->rodata->targ_tls = o->tls;
 	s->rodata->targ_inject = o->inject;
 	s->rodata->targ_inject_fmt = o->inject_fmt ? o->inject_fmt : KSPAN_INJ_TRACECONTEXT;
@@ -447,9 +455,28 @@ static int try_load(struct loader *l, const struct loader_opts *o,
 	}
 	l->sys_hook = sys;
 	l->sock_hook = sock;
+	l->conns = conns;
 	return 0;
 fail:
 	kspan_bpf__destroy(s);
+	return err;
+}
+
+/* With o->tcp, the conns programs are wanted but not needed: when they are
+ * what fails, tracing goes on without TCP figures. */
+static int try_load(struct loader *l, const struct loader_opts *o,
+		    enum sys_hook sys, enum sock_hook sock, bool *fatal)
+{
+	int err = try_load_one(l, o, sys, sock, o->conns || o->tcp, fatal);
+
+	if (!err || o->conns || !o->tcp || *fatal)
+		return err;
+	if (!try_load_one(l, o, sys, sock, false, fatal)) {
+		fprintf(stderr, "kspan: the TCP figure programs failed to load (%s): spans carry "
+			"no TCP figures and no TCP metrics are sent (-v shows the verifier "
+			"log)\n", strerror(-err));
+		return 0;
+	}
 	return err;
 }
 
@@ -515,6 +542,26 @@ int loader_counters(const struct loader *l, uint64_t *out)
 	if (ncpu <= 0)
 		return ncpu;
 	for (uint32_t k = 0; k < KSPAN_CNT_MAX; k++) {
+		out[k] = 0;
+		if (bpf_map_lookup_elem(fd, &k, vals))
+			return -errno;
+		for (int c = 0; c < ncpu; c++)
+			out[k] += vals[c];
+	}
+	return 0;
+}
+
+int loader_conns_counters(const struct loader *l, uint64_t *out)
+{
+	int ncpu = libbpf_num_possible_cpus(), fd;
+	uint64_t vals[ncpu > 0 ? ncpu : 1];
+
+	if (!l->conns)
+		return -ENOENT;
+	if (ncpu <= 0)
+		return ncpu;
+	fd = bpf_map__fd(l->skel->maps.conns_drops);
+	for (uint32_t k = 0; k < KSPAN_CONNS_CNT_MAX; k++) {
 		out[k] = 0;
 		if (bpf_map_lookup_elem(fd, &k, vals))
 			return -errno;

@@ -43,6 +43,8 @@ struct loader_opts {
 	bool verbose;
 	int force_sock_hook;	/* -1: choose; else the only enum sock_hook tried */
 	bool conns;		/* load the conns_* programs (kspan conns) */
+	bool tcp;		/* load them if this kernel can (tracing: TCP
+				 * figures); see loader.conns */
 	bool tls;		/* load the tls_* programs (TLS plaintext via uprobes) */
 	bool inject;		/* insert trace context into outgoing requests */
 	uint32_t inject_fmt;	/* KSPAN_INJ_* header formats to insert */
@@ -59,6 +61,7 @@ struct loader {
 	struct bpf_link *sockops_link;	/* injection: sock_ops on the cgroup root */
 	int cgroup_fd;
 	bool msg_attached;		/* injection: sk_msg on the sockhash */
+	bool conns;			/* the conns_* programs are attached */
 };
 
 extern const char *const sock_hook_names[SOCK_HOOK_MAX];
@@ -78,6 +81,9 @@ int loader_trace_pid(struct loader *l, uint32_t pid);
 bool loader_pid_traced(const struct loader *l, uint32_t pid);
 /* Sum the per-CPU counters into out[KSPAN_CNT_MAX]. */
 int loader_counters(const struct loader *l, uint64_t *out);
+/* The same for the conns programs, out[KSPAN_CONNS_CNT_MAX]; -ENOENT when
+ * they are not loaded. */
+int loader_conns_counters(const struct loader *l, uint64_t *out);
 void loader_stop(struct loader *l);
 /* Load every program alone through the verifier and print the outcome.
  * Returns the number of programs that failed for a reason other than the
