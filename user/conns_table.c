@@ -146,6 +146,96 @@ static struct conns_row *conns_get(struct conns_table *t, uint64_t cookie, bool 
 	return &t->rows[row];
 }
 
+/* Follow the retransmit counter through the records of one connection. */
+static void conns_hist_update(struct conns_row *r, const struct kspan_conns_event *e)
+{
+	uint16_t step = (uint16_t)(e->seq - r->last_seq);
+	uint32_t last;
+	uint64_t ts;
+
+	if (!r->hist_from || step > 1) {
+		/* The first record, or records were lost in between: known
+		 * from this one on. */
+		r->hist_from = e->ts ? e->ts : 1;
+		r->hist_base = e->retrans;
+		r->hist_n = 0;
+		r->last_seq = e->seq;
+		return;
+	}
+	r->last_seq = e->seq;
+	last = r->hist_n ? r->hist[r->hist_n - 1].retrans : r->hist_base;
+	if (e->retrans == last)
+		return;
+	/* Records of one connection come in order; a timestamp taken on
+	 * another CPU a moment earlier must not go back in time. */
+	ts = r->hist_n ? r->hist[r->hist_n - 1].ts : r->hist_from;
+	if (e->ts > ts)
+		ts = e->ts;
+	if (r->hist_n == CONNS_HIST) {
+		/* Full: the oldest point becomes the base. */
+		r->hist_from = r->hist[0].ts;
+		r->hist_base = r->hist[0].retrans;
+		memmove(&r->hist[0], &r->hist[1], (CONNS_HIST - 1) * sizeof(r->hist[0]));
+		r->hist_n--;
+	}
+	r->hist[r->hist_n].ts = ts;
+	r->hist[r->hist_n].retrans = e->retrans;
+	r->hist_n++;
+}
+
+bool conns_retrans_at(const struct conns_row *r, uint64_t ts, uint32_t *out)
+{
+	if (!r->hist_from)
+		return false;
+	for (int i = r->hist_n - 1; i >= 0; i--) {
+		if (r->hist[i].ts <= ts) {
+			*out = r->hist[i].retrans;
+			return true;
+		}
+	}
+	if (ts >= r->hist_from || r->hist_base == 0) {
+		*out = r->hist_base;
+		return true;
+	}
+	return false;
+}
+
+void conns_table_data(struct conns_table *t, uint64_t cookie, bool egress, uint64_t ts)
+{
+	struct conns_row *r = conns_get(t, cookie, false);
+	uint8_t dir = egress ? 1 : 2;
+	uint32_t v;
+
+	if (!r || r->last_dir == dir)
+		return;
+	r->last_dir = dir;
+	if (!ts || !conns_retrans_at(r, ts, &v))
+		return;
+	r->marks[r->mark_next].ts = ts;
+	r->marks[r->mark_next].retrans = v;
+	r->mark_next = (r->mark_next + 1) % CONNS_MARKS;
+}
+
+bool conns_retrans_between(const struct conns_row *r, uint64_t start, uint64_t end,
+			   uint32_t *out)
+{
+	uint32_t before, after;
+	bool found = false;
+
+	for (int i = 0; i < CONNS_MARKS && !found; i++) {
+		if (r->marks[i].ts && r->marks[i].ts == start) {
+			before = r->marks[i].retrans;
+			found = true;
+		}
+	}
+	if (!found && !conns_retrans_at(r, start, &before))
+		return false;
+	if (!conns_retrans_at(r, end, &after) || after < before)
+		return false;
+	*out = after - before;
+	return true;
+}
+
 const struct conns_row *conns_table_apply(struct conns_table *t, const void *data,
 					  size_t size)
 {
@@ -195,6 +285,7 @@ const struct conns_row *conns_table_apply(struct conns_table *t, const void *dat
 	r->tcp_state = e.state;
 	r->ts_open = e.ts_open;
 	r->ts_last = e.ts;
+	conns_hist_update(r, &e);
 
 	switch (type) {
 	case KSPAN_EV_CONNS_OPEN:
@@ -226,6 +317,11 @@ const struct conns_row *conns_lookup(const struct conns_table *t, uint64_t cooki
 	uint32_t slot = conns_slot(t, cookie);
 
 	return t->index[slot] == CONNS_EMPTY ? NULL : &t->rows[t->index[slot]];
+}
+
+struct conns_row *conns_lookup_mut(struct conns_table *t, uint64_t cookie)
+{
+	return conns_get(t, cookie, false);
 }
 
 void conns_table_set_owner(struct conns_table *t, uint64_t cookie, uint32_t pid,

@@ -30,6 +30,18 @@ enum conns_sort {
 	CONNS_SORT_MAX,
 };
 
+/* Retransmit counts kept per row: the value the counter took at each of the
+ * last CONNS_HIST changes, and its value where the last CONNS_MARKS runs of
+ * reads or writes began (where requests start), to tell how many fell
+ * inside a span. */
+#define CONNS_HIST	8
+#define CONNS_MARKS	4
+
+struct conns_point {
+	uint64_t ts;			/* monotonic ns of the record */
+	uint32_t retrans;		/* the counter from then on */
+};
+
 /* One connection: the latest record's figures plus what the table adds. */
 struct conns_row {
 	uint64_t cookie;
@@ -49,6 +61,21 @@ struct conns_row {
 	uint64_t ts_open;		/* monotonic ns */
 	uint64_t ts_last;		/* monotonic ns of the last record */
 	uint64_t ts_end;		/* monotonic ns of FAILED or CLOSE, else 0 */
+	/* Retransmit history: the counter is known exactly from hist_from
+	 * on (hist_base then, hist[] after), and before it only when
+	 * hist_base is 0 (it never goes down). A lost record restarts it. */
+	uint64_t hist_from;		/* monotonic ns; 0: no record yet */
+	uint32_t hist_base;
+	uint16_t last_seq;		/* seq of the last record */
+	uint8_t hist_n;			/* points in hist[], oldest first */
+	uint8_t last_dir;		/* 0: no data yet, 1: a write, 2: a read */
+	uint8_t mark_next;		/* the slot of marks[] to fill next */
+	struct conns_point hist[CONNS_HIST];
+	struct conns_point marks[CONNS_MARKS];	/* ts 0: unused */
+	/* What the tracing mode's metrics took already (tcpfig.c). */
+	uint32_t retrans_counted;	/* retransmits added to the counter */
+	uint64_t rtt_obs_ns;		/* last RTT observation, monotonic; 0: none */
+	bool connect_counted;		/* connect time observed */
 };
 
 struct conns_stats {
@@ -71,6 +98,20 @@ const struct conns_row *conns_table_apply(struct conns_table *t, const void *dat
 					  size_t size);
 /* The row of a connection by socket cookie, or NULL. */
 const struct conns_row *conns_lookup(const struct conns_table *t, uint64_t cookie);
+/* The same row for the tracing mode's bookkeeping fields. */
+struct conns_row *conns_lookup_mut(struct conns_table *t, uint64_t cookie);
+/* The retransmit counter of r at monotonic time ts, when the records say it
+ * exactly; false when they do not (before the first record with a non-zero
+ * count, before the oldest point kept, or across lost records). */
+bool conns_retrans_at(const struct conns_row *r, uint64_t ts, uint32_t *out);
+/* A read (egress false) or write of the connection whose first byte moved
+ * at ts (monotonic): the first after writes (reads) marks the counter's
+ * value there, while the history still holds it. */
+void conns_table_data(struct conns_table *t, uint64_t cookie, bool egress, uint64_t ts);
+/* Segments retransmitted between start and end (monotonic ns), when the
+ * records say it exactly. */
+bool conns_retrans_between(const struct conns_row *r, uint64_t start, uint64_t end,
+			   uint32_t *out);
 /* Name the owner of a connection learnt elsewhere (the accept record). */
 void conns_table_set_owner(struct conns_table *t, uint64_t cookie, uint32_t pid,
 			   const char *comm);

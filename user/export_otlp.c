@@ -69,6 +69,17 @@ struct otlp_exp {
 	/* The caller's thread only. */
 	struct otlp_rcache rcache[OTLP_RCACHE];
 	uint64_t gen;
+	uint64_t tcp_gen;		/* tcpm generation last published */
+	struct otlp_resource **tcp_res;	/* scratch: resources of the series */
+
+	/* What the caller's thread published (under mu), and the export
+	 * thread's copy of it: swapped, never shared. */
+	struct otlp_tcp_series *tcp_pub, *tcp_cur;
+	size_t ntcp_pub, ntcp_cur, tcp_cap;
+	struct kspan_self_stats app_pub;
+	bool app_valid;
+	bool tcp_fresh;			/* tcp_pub is newer than tcp_cur */
+	bool published;			/* news since the last metrics request */
 
 	/* The export thread only. */
 	pthread_t thr;
@@ -185,6 +196,73 @@ static int otlp_export(struct exporter *e, const struct span *const *spans, size
 		done += m;
 	}
 	return 0;
+}
+
+void otlp_exporter_publish(struct exporter *e, const struct tcpm *tcp,
+			   const struct kspan_self_stats *app)
+{
+	struct otlp_exp *x = (struct otlp_exp *)e;
+	const struct tcpm_series *series = NULL;
+	size_t n = 0;
+
+	if (!x->metrics)
+		return;
+	if (tcp && tcpm_generation(tcp) != x->tcp_gen) {
+		if (!x->tcp_cap) {
+			size_t cap = tcpm_capacity(tcp);
+
+			x->tcp_pub = calloc(cap, sizeof(*x->tcp_pub));
+			x->tcp_cur = calloc(cap, sizeof(*x->tcp_cur));
+			x->tcp_res = calloc(cap, sizeof(*x->tcp_res));
+			if (!x->tcp_pub || !x->tcp_cur || !x->tcp_res) {
+				free(x->tcp_pub);
+				free(x->tcp_cur);
+				free(x->tcp_res);
+				x->tcp_pub = x->tcp_cur = NULL;
+				x->tcp_res = NULL;
+				fprintf(stderr, "kspan: otlp: failed to allocate room for %zu TCP "
+					"metric series: out of memory; TCP metrics are not sent\n",
+					cap);
+				tcp = NULL;
+			} else {
+				x->tcp_cap = cap;
+			}
+		}
+		if (tcp) {
+			series = tcpm_series(tcp, &n);
+			if (n > x->tcp_cap)
+				n = x->tcp_cap;
+			/* /proc is read here, outside the lock, as in export(). */
+			x->gen++;
+			for (size_t i = 0; i < n; i++)
+				x->tcp_res[i] = otlp_res_for(x, series[i].key.pid);
+			x->tcp_gen = tcpm_generation(tcp);
+		}
+	}
+	pthread_mutex_lock(&x->mu);
+	if (series) {
+		size_t k = 0;
+
+		for (size_t i = 0; i < x->ntcp_pub; i++)
+			otlp_resource_put(x->tcp_pub[i].res);
+		for (size_t i = 0; i < n; i++) {
+			if (!x->tcp_res[i])
+				continue;
+			x->tcp_pub[k].s = series[i];
+			x->tcp_pub[k].res = x->tcp_res[i];
+			otlp_resource_get(x->tcp_res[i]);
+			k++;
+		}
+		x->ntcp_pub = k;
+		x->tcp_fresh = true;
+		x->published = true;
+	}
+	if (app) {
+		x->app_pub = *app;
+		x->app_valid = true;
+		x->published = true;
+	}
+	pthread_mutex_unlock(&x->mu);
 }
 
 /* ---- transport ---- */
@@ -705,16 +783,37 @@ static void otlp_send_metrics(struct otlp_exp *x)
 	uint32_t budget;
 	bool gzip;
 
+	struct kspan_self_stats app;
+
 	pthread_mutex_lock(&x->mu);
 	self.sent = x->st.sent;
 	self.failed = x->st.failed;
 	self.dropped = x->st.dropped;
 	self.rejected = x->st.rejected;
 	self.retries = x->st.retries;
+	self.queue = x->count;
+	self.queue_capacity = x->cap;
+	if (x->app_valid) {
+		app = x->app_pub;
+		self.app = &app;
+	}
+	if (x->tcp_fresh) {
+		/* Take the latest TCP series; the caller overwrites the old
+		 * copy (and drops its references) next time. */
+		struct otlp_tcp_series *tmp = x->tcp_cur;
+		size_t ntmp = x->ntcp_cur;
+
+		x->tcp_cur = x->tcp_pub;
+		x->ntcp_cur = x->ntcp_pub;
+		x->tcp_pub = tmp;
+		x->ntcp_pub = ntmp;
+		x->tcp_fresh = false;
+	}
+	x->published = false;
 	pthread_mutex_unlock(&x->mu);
 
-	req = otlp_metrics_build(x->metrics, &a, otlp_real_ns(), &self,
-				 &points);
+	req = otlp_metrics_build(x->metrics, &a, otlp_real_ns(), &self, x->tcp_cur,
+				 x->ntcp_cur, &points);
 	if (req && req->n_resource_metrics)
 		body = otlp_body(t, &req->base, &len, &gzip);
 	budget = x->cfg.metric_timeout_ms < x->cfg.retry_max_elapsed_ms ?
@@ -804,7 +903,8 @@ static void *otlp_thread(void *arg)
 		}
 		if (!avail)
 			x->last_batch_ns = now;
-		if (x->metrics && (now >= x->next_metrics_ns || (flushing && metrics_dirty))) {
+		if (x->metrics &&
+		    (now >= x->next_metrics_ns || (flushing && (metrics_dirty || x->published)))) {
 			metrics_dirty = false;
 			pthread_mutex_unlock(&x->mu);
 			otlp_send_metrics(x);
@@ -886,6 +986,13 @@ static void otlp_destroy(struct exporter *e)
 		otlp_resource_put(x->rcache[i].res);
 	for (uint32_t i = 0; i < x->count; i++)
 		otlp_resource_put(x->q[(x->head + i) % x->cap].res);
+	for (size_t i = 0; i < x->ntcp_pub; i++)
+		otlp_resource_put(x->tcp_pub[i].res);
+	for (size_t i = 0; i < x->ntcp_cur; i++)
+		otlp_resource_put(x->tcp_cur[i].res);
+	free(x->tcp_pub);
+	free(x->tcp_cur);
+	free(x->tcp_res);
 	otlp_metrics_free(x->metrics);
 	otlp_resource_put(x->self);
 	pthread_cond_destroy(&x->wake);

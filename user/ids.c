@@ -84,6 +84,11 @@ uint64_t ids_mono_to_unix(uint64_t mono_ns)
 	return mono_ns + (uint64_t)mono_to_unix_ns;
 }
 
+uint64_t ids_unix_to_mono(uint64_t unix_ns)
+{
+	return unix_ns - (uint64_t)mono_to_unix_ns;
+}
+
 uint64_t ids_mono_now(void)
 {
 	return ns(CLOCK_MONOTONIC);

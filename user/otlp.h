@@ -194,5 +194,12 @@ struct exporter *otlp_exporter_new(const struct otlp_config *c);
 void otlp_exporter_stats(struct exporter *e, struct otlp_stats *st);
 /* One line "kspan: otlp: sent=N failed=N ..." for -v and the exit summary. */
 void otlp_exporter_print_counters(struct exporter *e, FILE *f);
+struct tcpm;
+struct kspan_self_stats;
+/* Copies of the TCP metric series (when they changed) and of kspan's own
+ * counters, for the next metrics request; either may be NULL. From the
+ * thread that calls export(): it reads /proc facts there. */
+void otlp_exporter_publish(struct exporter *e, const struct tcpm *tcp,
+			   const struct kspan_self_stats *app);
 
 #endif /* __KSPAN_OTLP_H */

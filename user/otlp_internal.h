@@ -11,7 +11,9 @@
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "otlp.h"
+#include "selfstats.h"
 #include "span.h"
+#include "tcpmetrics.h"
 
 typedef Opentelemetry__Proto__Common__V1__KeyValue OtlpKeyValue;
 typedef Opentelemetry__Proto__Common__V1__AnyValue OtlpAnyValue;
@@ -140,16 +142,26 @@ void otlp_metrics_free(struct otlp_metrics *m);
 /* Record one span; false if it is no HTTP span. */
 bool otlp_metrics_record(struct otlp_metrics *m, const struct span *s,
 			 struct otlp_resource *res);
-/* Series in use, and the request of everything so far (cumulative). */
+/* Series in use. */
 size_t otlp_metrics_series(const struct otlp_metrics *m);
-/* Counters of the exporter itself, sent as kspan's own metrics when self is
- * not NULL. */
+/* Counters of the exporter itself, and the main loop's snapshot when one
+ * was published, sent as kspan's own metrics when self is not NULL. */
 struct otlp_self_counters {
 	struct otlp_resource *self;
 	unsigned long long sent, failed, dropped, rejected, retries;
+	unsigned long long queue, queue_capacity;	/* spans waiting, room */
+	const struct kspan_self_stats *app;		/* NULL: none yet */
 };
+/* One TCP metric series with the resource of its process (one reference). */
+struct otlp_tcp_series {
+	struct tcpm_series s;
+	struct otlp_resource *res;
+};
+/* The request of everything so far (cumulative): the HTTP histograms, the
+ * TCP series tcp[0..ntcp) and kspan's own counters. */
 OtlpMetricsReq *otlp_metrics_build(struct otlp_metrics *m, struct otlp_arena *a,
 				   uint64_t now_ns, const struct otlp_self_counters *self,
+				   const struct otlp_tcp_series *tcp, size_t ntcp,
 				   size_t *points);
 
 #endif /* __KSPAN_OTLP_INTERNAL_H */

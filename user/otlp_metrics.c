@@ -2,11 +2,15 @@
 /* http.server.request.duration and http.client.request.duration: explicit
  * bucket histograms in seconds with the semantic conventions' default
  * boundaries and attributes, cumulative, aggregated from the spans that pass
- * through the exporter. Used by the export thread only. */
+ * through the exporter. The request also carries the TCP series and kspan's
+ * own counters that the main loop published. Used by the export thread
+ * only. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
+#include "kspan.h"
 #include "otlp_internal.h"
 
 const double otlp_hist_bounds[OTLP_HIST_BOUNDS] = {
@@ -346,8 +350,8 @@ static OtlpMetric *otlp_hist_metric(struct otlp_arena *a, int kind, size_t npoin
 	return m;
 }
 
-static OtlpNumberPoint *otlp_sum_point(struct otlp_arena *a, uint64_t start, uint64_t now,
-				       const char *err, int64_t v)
+static OtlpNumberPoint *otlp_num_point(struct otlp_arena *a, uint64_t start, uint64_t now,
+				       int64_t v, const char *key, const char *val)
 {
 	OtlpNumberPoint *p = otlp_arena_alloc(a, sizeof(*p));
 
@@ -358,11 +362,11 @@ static OtlpNumberPoint *otlp_sum_point(struct otlp_arena *a, uint64_t start, uin
 	p->time_unix_nano = now;
 	p->value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT;
 	p->as_int = v;
-	if (err) {
+	if (key && val) {
 		p->attributes = otlp_arena_alloc(a, sizeof(*p->attributes));
 		if (!p->attributes)
 			return NULL;
-		p->attributes[0] = otlp_kv_str(a, "error.type", err);
+		p->attributes[0] = otlp_kv_str(a, key, val);
 		if (!p->attributes[0])
 			return NULL;
 		p->n_attributes = 1;
@@ -370,10 +374,9 @@ static OtlpNumberPoint *otlp_sum_point(struct otlp_arena *a, uint64_t start, uin
 	return p;
 }
 
-static OtlpMetric *otlp_sum_metric(struct otlp_arena *a, const char *name, const char *desc,
-				   const char *unit, uint64_t start, uint64_t now,
-				   const char *const *errs, const unsigned long long *vals,
-				   size_t n)
+/* A cumulative Sum with room for npoints points. */
+static OtlpMetric *otlp_sum_new(struct otlp_arena *a, const char *name, const char *desc,
+				const char *unit, bool monotonic, size_t npoints)
 {
 	OtlpMetric *m = otlp_metric_new(a, name, desc, unit);
 	OtlpSum *s = otlp_arena_alloc(a, sizeof(*s));
@@ -383,19 +386,42 @@ static OtlpMetric *otlp_sum_metric(struct otlp_arena *a, const char *name, const
 	opentelemetry__proto__metrics__v1__sum__init(s);
 	s->aggregation_temporality =
 		OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE;
-	s->is_monotonic = true;
-	s->data_points = otlp_arena_alloc(a, n * sizeof(*s->data_points));
+	s->is_monotonic = monotonic;
+	s->data_points = otlp_arena_alloc(a, (npoints ? npoints : 1) * sizeof(*s->data_points));
 	if (!s->data_points)
 		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		s->data_points[i] = otlp_sum_point(a, start, now, errs[i], (int64_t)vals[i]);
-		if (!s->data_points[i])
-			return NULL;
-	}
-	s->n_data_points = n;
 	m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM;
 	m->sum = s;
 	return m;
+}
+
+/* A Sum of n points, point i with key=vals[i] (no attribute when NULL). */
+static OtlpMetric *otlp_sum_metric(struct otlp_arena *a, const char *name, const char *desc,
+				   const char *unit, bool monotonic, uint64_t start,
+				   uint64_t now, const char *key, const char *const *vals,
+				   const unsigned long long *counts, size_t n)
+{
+	OtlpMetric *m = otlp_sum_new(a, name, desc, unit, monotonic, n);
+
+	if (!m)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		m->sum->data_points[i] = otlp_num_point(a, start, now, (int64_t)counts[i], key,
+							 vals ? vals[i] : NULL);
+		if (!m->sum->data_points[i])
+			return NULL;
+	}
+	m->sum->n_data_points = n;
+	return m;
+}
+
+static size_t otlp_metric_points(const OtlpMetric *m)
+{
+	if (m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM)
+		return m->sum->n_data_points;
+	if (m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM)
+		return m->histogram->n_data_points;
+	return 0;
 }
 
 static OtlpResourceMetrics *otlp_rm_new(struct otlp_arena *a, struct otlp_resource *res,
@@ -430,13 +456,277 @@ static int otlp_series_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static int otlp_tcp_cmp(const void *a, const void *b)
+{
+	const struct otlp_tcp_series *x = *(const struct otlp_tcp_series *const *)a;
+	const struct otlp_tcp_series *y = *(const struct otlp_tcp_series *const *)b;
+
+	if (x->res != y->res)
+		return (uintptr_t)x->res < (uintptr_t)y->res ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/* ---- TCP metrics ---- */
+
+enum { OTLP_TCP_CONNECT, OTLP_TCP_RTT, OTLP_TCP_RETRANS, OTLP_TCP_FAIL, OTLP_TCP_METRICS };
+
+static const char *otlp_role_name(uint8_t role)
+{
+	return role == KSPAN_ROLE_CLIENT ? "client" : role == KSPAN_ROLE_SERVER ? "server" :
+	       "unknown";
+}
+
+static OtlpKeyValue *otlp_kv_addr(struct otlp_arena *a, const char *k, const uint8_t addr[16])
+{
+	char buf[ADDR_STRLEN];
+	size_t n = addr_fmt(addr, buf, sizeof(buf));
+	char *v = otlp_arena_strdup(a, buf, n);
+
+	return v ? otlp_kv_str(a, k, v) : NULL;
+}
+
+/* The attributes of a TCP series, plus error.type when err is not NULL. */
+static bool otlp_tcp_attrs(struct otlp_arena *a, const struct tcpm_series *s, const char *err,
+			   OtlpKeyValue ***out, size_t *nout)
+{
+	static const uint8_t zero[16];
+	const struct tcpm_key *k = &s->key;
+	OtlpKeyValue **kv = otlp_arena_alloc(a, 7 * sizeof(*kv));
+	size_t n = 0;
+
+	if (!kv)
+		return false;
+	if (s->overflow) {
+		kv[n++] = otlp_kv_bool(a, "otel.metric.overflow", true);
+	} else {
+		const uint8_t *any = memcmp(k->server_addr, zero, 16) ? k->server_addr :
+				     k->peer_addr;
+
+		kv[n++] = otlp_kv_str(a, "kspan.tcp.role", otlp_role_name(k->role));
+		kv[n++] = otlp_kv_str(a, "network.type", addr_is_v4(any) ? "ipv4" : "ipv6");
+		if (memcmp(k->server_addr, zero, 16))
+			kv[n++] = otlp_kv_addr(a, "server.address", k->server_addr);
+		if (k->server_port)
+			kv[n++] = otlp_kv_int(a, "server.port", k->server_port);
+		if (memcmp(k->peer_addr, zero, 16))
+			kv[n++] = otlp_kv_addr(a, "network.peer.address", k->peer_addr);
+	}
+	if (err)
+		kv[n++] = otlp_kv_str(a, "error.type", err);
+	for (size_t i = 0; i < n; i++)
+		if (!kv[i])
+			return false;
+	*out = kv;
+	*nout = n;
+	return true;
+}
+
+static OtlpHistPoint *otlp_tcp_hist_point(struct otlp_arena *a, const struct tcpm_series *s,
+					  const struct tcpm_hist *h, uint64_t now)
+{
+	OtlpHistPoint *p = otlp_arena_alloc(a, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	opentelemetry__proto__metrics__v1__histogram_data_point__init(p);
+	if (!otlp_tcp_attrs(a, s, NULL, &p->attributes, &p->n_attributes))
+		return NULL;
+	p->start_time_unix_nano = s->start_ns;
+	p->time_unix_nano = now;
+	p->count = h->count;
+	p->_sum_case = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___SUM_SUM;
+	p->sum = h->sum;
+	p->_min_case = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___MIN_MIN;
+	p->min = h->min;
+	p->_max_case = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___MAX_MAX;
+	p->max = h->max;
+	p->n_bucket_counts = TCPM_BOUNDS + 1;
+	p->bucket_counts = (uint64_t *)h->buckets;
+	p->n_explicit_bounds = TCPM_BOUNDS;
+	p->explicit_bounds = (double *)tcpm_bounds;
+	return p;
+}
+
+/* The four TCP metrics of the series of one resource (s[0..n)), those
+ * that have a point; returns how many were added to sm, -1 when out of
+ * memory. */
+static int otlp_tcp_metrics(struct otlp_arena *a, OtlpScopeMetrics *sm,
+			    const struct otlp_tcp_series *const *s, size_t n, uint64_t now)
+{
+	static const char *const names[OTLP_TCP_METRICS] = {
+		"kspan.tcp.connect.duration", "kspan.tcp.rtt", "kspan.tcp.retransmits",
+		"kspan.tcp.connect.failures",
+	};
+	static const char *const descs[OTLP_TCP_METRICS] = {
+		"Time from SYN to established of connect() calls that succeeded.",
+		"Smoothed round-trip time of connections, as the kernel keeps it, taken "
+		"at most once a second per connection.",
+		"TCP segments sent again, SYNs included.",
+		"connect() calls that failed, by reason.",
+	};
+	static const char *const units[OTLP_TCP_METRICS] = { "s", "s", "{segment}",
+							      "{connection}" };
+	int added = 0;
+
+	for (int k = 0; k < OTLP_TCP_METRICS; k++) {
+		OtlpMetric *m;
+		size_t np = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			const struct tcpm_series *t = &s[i]->s;
+
+			if (k == OTLP_TCP_CONNECT)
+				np += t->connect.count > 0;
+			else if (k == OTLP_TCP_RTT)
+				np += t->rtt.count > 0;
+			else if (k == OTLP_TCP_RETRANS)
+				np++;
+			else
+				for (int f = 0; f < TCPM_FAIL_MAX; f++)
+					np += t->fail[f] > 0;
+		}
+		if (!np)
+			continue;
+		if (k == OTLP_TCP_CONNECT || k == OTLP_TCP_RTT) {
+			OtlpHistogram *h = otlp_arena_alloc(a, sizeof(*h));
+
+			m = otlp_metric_new(a, names[k], descs[k], units[k]);
+			if (!m || !h)
+				return -1;
+			opentelemetry__proto__metrics__v1__histogram__init(h);
+			h->aggregation_temporality =
+				OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE;
+			h->data_points = otlp_arena_alloc(a, np * sizeof(*h->data_points));
+			if (!h->data_points)
+				return -1;
+			m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
+			m->histogram = h;
+			for (size_t i = 0; i < n; i++) {
+				const struct tcpm_series *t = &s[i]->s;
+				const struct tcpm_hist *hist = k == OTLP_TCP_CONNECT ? &t->connect :
+							       &t->rtt;
+
+				if (!hist->count)
+					continue;
+				h->data_points[h->n_data_points] = otlp_tcp_hist_point(a, t, hist,
+										       now);
+				if (!h->data_points[h->n_data_points++])
+					return -1;
+			}
+		} else {
+			m = otlp_sum_new(a, names[k], descs[k], units[k], true, np);
+			if (!m)
+				return -1;
+			for (size_t i = 0; i < n; i++) {
+				const struct tcpm_series *t = &s[i]->s;
+
+				for (int f = 0; f < (k == OTLP_TCP_RETRANS ? 1 : TCPM_FAIL_MAX); f++) {
+					uint64_t v = k == OTLP_TCP_RETRANS ? t->retrans : t->fail[f];
+					OtlpNumberPoint *p;
+
+					if (k == OTLP_TCP_FAIL && !v)
+						continue;
+					p = otlp_num_point(a, t->start_ns, now, (int64_t)v, NULL, NULL);
+					if (!p || !otlp_tcp_attrs(a, t, k == OTLP_TCP_FAIL ?
+								  tcpm_fail_name(f) : NULL,
+								  &p->attributes, &p->n_attributes))
+						return -1;
+					m->sum->data_points[m->sum->n_data_points++] = p;
+				}
+			}
+		}
+		sm->metrics[sm->n_metrics++] = m;
+		added++;
+	}
+	return added;
+}
+
+/* ---- kspan's own metrics ---- */
+
+#define OTLP_SELF_METRICS 12
+
+static bool otlp_self_metrics(struct otlp_arena *a, OtlpScopeMetrics *sm,
+			      const struct otlp_self_counters *self, uint64_t start,
+			      uint64_t now)
+{
+	static const char *const exp_errs[] = { NULL, "rejected", "export_failed" };
+	static const char *const proc_errs[] = { NULL, "queue_full" };
+	static const char *const parsers[] = { "http1", "http2", "record" };
+	static const char *const links[] = { "paired", "nested", "unlinked", "refused" };
+	static const char *const drops[] = { "pool_full", "sampled_out" };
+	unsigned long long exp_vals[] = { self->sent, self->rejected, self->failed };
+	unsigned long long proc_vals[] = { self->sent + self->rejected + self->failed,
+					   self->dropped };
+	const struct kspan_self_stats *ap = self->app;
+	OtlpMetric **out = sm->metrics;
+	size_t n = 0;
+
+	out[n++] = otlp_sum_metric(a, "otel.sdk.exporter.span.exported",
+				   "Spans whose export finished, by outcome.", "{span}", true,
+				   start, now, "error.type", exp_errs, exp_vals, 3);
+	out[n++] = otlp_sum_metric(a, "otel.sdk.processor.span.processed",
+				   "Spans handed to export or dropped.", "{span}", true, start,
+				   now, "error.type", proc_errs, proc_vals, 2);
+	out[n++] = otlp_sum_metric(a, "kspan.exporter.retries",
+				   "Export requests sent again after a transient failure.",
+				   "{request}", true, start, now, NULL, NULL, &self->retries, 1);
+	out[n++] = otlp_sum_metric(a, "otel.sdk.processor.span.queue.size",
+				   "Spans waiting in the export queue.", "{span}", false, start,
+				   now, NULL, NULL, &self->queue, 1);
+	out[n++] = otlp_sum_metric(a, "otel.sdk.processor.span.queue.capacity",
+				   "Spans the export queue can hold.", "{span}", false, start,
+				   now, NULL, NULL, &self->queue_capacity, 1);
+	if (ap) {
+		unsigned long long sub = ap->events_submitted, drop = ap->events_dropped;
+		unsigned long long recv = ap->events_received, exp = ap->spans_exported;
+		unsigned long long perr[] = { ap->http1_errors, ap->http2_errors,
+					      ap->bad_records };
+		unsigned long long lk[] = { ap->paired, ap->nested, ap->unlinked,
+					    ap->link_refused };
+		unsigned long long dr[] = { ap->spans_dropped, ap->spans_sampled_out };
+
+		out[n++] = otlp_sum_metric(a, "kspan.events.submitted",
+					   "Ring-buffer records the kernel programs sent.",
+					   "{event}", true, start, now, NULL, NULL, &sub, 1);
+		out[n++] = otlp_sum_metric(a, "kspan.events.dropped",
+					   "Ring-buffer records lost: the ring buffer was full.",
+					   "{event}", true, start, now, NULL, NULL, &drop, 1);
+		out[n++] = otlp_sum_metric(a, "kspan.events.received",
+					   "Ring-buffer records kspan read.", "{event}", true,
+					   start, now, NULL, NULL, &recv, 1);
+		out[n++] = otlp_sum_metric(a, "kspan.parse.errors",
+					   "Captured bytes or records that could not be parsed, "
+					   "by parser.", "{error}", true, start, now,
+					   "kspan.parser", parsers, perr, 3);
+		out[n++] = otlp_sum_metric(a, "kspan.span.links",
+					   "Links between spans of this host, made or not, by "
+					   "outcome.", "{link}", true, start, now,
+					   "kspan.link.outcome", links, lk, 4);
+		out[n++] = otlp_sum_metric(a, "kspan.spans.exported",
+					   "Spans handed to the exporter.", "{span}", true, start,
+					   now, NULL, NULL, &exp, 1);
+		out[n++] = otlp_sum_metric(a, "kspan.spans.dropped",
+					   "Spans not exported, by reason.", "{span}", true, start,
+					   now, "kspan.drop.reason", drops, dr, 2);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!out[i])
+			return false;
+	sm->n_metrics = n;
+	return true;
+}
+
 OtlpMetricsReq *otlp_metrics_build(struct otlp_metrics *m, struct otlp_arena *a,
 				   uint64_t now_ns, const struct otlp_self_counters *self,
+				   const struct otlp_tcp_series *tcp, size_t ntcp,
 				   size_t *points)
 {
 	OtlpMetricsReq *req = otlp_arena_alloc(a, sizeof(*req));
 	struct otlp_series **sorted = NULL;
+	const struct otlp_tcp_series **tsorted = NULL;
 	size_t nres = 0;
+	uint32_t i = 0;
+	size_t t = 0;
 
 	*points = 0;
 	if (!req)
@@ -446,24 +736,43 @@ OtlpMetricsReq *otlp_metrics_build(struct otlp_metrics *m, struct otlp_arena *a,
 		sorted = otlp_arena_alloc(a, m->n * sizeof(*sorted));
 		if (!sorted)
 			return NULL;
-		for (uint32_t i = 0; i < m->n; i++)
-			sorted[i] = &m->s[i];
+		for (uint32_t k = 0; k < m->n; k++)
+			sorted[k] = &m->s[k];
 		qsort(sorted, m->n, sizeof(*sorted), otlp_series_cmp);
-		for (uint32_t i = 0; i < m->n; i++)
-			nres += i == 0 || sorted[i]->res != sorted[i - 1]->res;
 	}
+	if (ntcp) {
+		tsorted = otlp_arena_alloc(a, ntcp * sizeof(*tsorted));
+		if (!tsorted)
+			return NULL;
+		for (size_t k = 0; k < ntcp; k++)
+			tsorted[k] = &tcp[k];
+		qsort(tsorted, ntcp, sizeof(*tsorted), otlp_tcp_cmp);
+	}
+	/* Resources of either kind of series, at most one each. */
+	nres = m->n + ntcp;
 	req->resource_metrics = otlp_arena_alloc(a, (nres + 1) * sizeof(*req->resource_metrics));
 	if (!req->resource_metrics)
 		return NULL;
 
-	for (uint32_t i = 0, j; i < m->n; i = j) {
-		OtlpResourceMetrics *rm = otlp_rm_new(a, sorted[i]->res, OTLP_M_KINDS);
+	/* Both lists are sorted by resource: walk them together so that a
+	 * process's HTTP and TCP metrics share one ResourceMetrics. */
+	while (i < m->n || t < ntcp) {
+		struct otlp_resource *res;
+		OtlpResourceMetrics *rm;
 		OtlpScopeMetrics *sm;
+		uint32_t j;
+		size_t u;
 
+		if (t >= ntcp || (i < m->n &&
+				  (uintptr_t)sorted[i]->res <= (uintptr_t)tsorted[t]->res))
+			res = sorted[i]->res;
+		else
+			res = tsorted[t]->res;
+		rm = otlp_rm_new(a, res, OTLP_M_KINDS + OTLP_TCP_METRICS);
 		if (!rm)
 			return NULL;
 		sm = rm->scope_metrics[0];
-		for (j = i; j < m->n && sorted[j]->res == sorted[i]->res; j++)
+		for (j = i; j < m->n && sorted[j]->res == res; j++)
 			;
 		for (uint32_t k = i, l; k < j; k = l) {
 			OtlpMetric *metric;
@@ -481,41 +790,27 @@ OtlpMetricsReq *otlp_metrics_build(struct otlp_metrics *m, struct otlp_arena *a,
 					return NULL;
 				h->n_data_points++;
 			}
-			*points += l - k;
 			sm->metrics[sm->n_metrics++] = metric;
 		}
-		req->resource_metrics[req->n_resource_metrics++] = rm;
+		i = j;
+		for (u = t; u < ntcp && tsorted[u]->res == res; u++)
+			;
+		if (u > t && otlp_tcp_metrics(a, sm, tsorted + t, u - t, now_ns) < 0)
+			return NULL;
+		t = u;
+		for (size_t k = 0; k < sm->n_metrics; k++)
+			*points += otlp_metric_points(sm->metrics[k]);
+		if (sm->n_metrics)
+			req->resource_metrics[req->n_resource_metrics++] = rm;
 	}
 
 	if (self && self->self) {
-		static const char *const exp_errs[] = { NULL, "rejected", "export_failed" };
-		static const char *const proc_errs[] = { NULL, "queue_full" };
-		static const char *const no_err[] = { NULL };
-		unsigned long long exp_vals[] = { self->sent, self->rejected, self->failed };
-		unsigned long long proc_vals[] = { self->sent + self->rejected + self->failed,
-						   self->dropped };
-		unsigned long long retry_vals[] = { self->retries };
-		OtlpResourceMetrics *rm = otlp_rm_new(a, self->self, 3);
-		OtlpScopeMetrics *sm;
+		OtlpResourceMetrics *rm = otlp_rm_new(a, self->self, OTLP_SELF_METRICS);
 
-		if (!rm)
+		if (!rm || !otlp_self_metrics(a, rm->scope_metrics[0], self, m->start_ns, now_ns))
 			return NULL;
-		sm = rm->scope_metrics[0];
-		sm->metrics[0] = otlp_sum_metric(a, "otel.sdk.exporter.span.exported",
-						 "Spans whose export finished, by outcome.",
-						 "{span}", m->start_ns, now_ns, exp_errs, exp_vals, 3);
-		sm->metrics[1] = otlp_sum_metric(a, "otel.sdk.processor.span.processed",
-						 "Spans handed to export or dropped.",
-						 "{span}", m->start_ns, now_ns, proc_errs, proc_vals,
-						 2);
-		sm->metrics[2] = otlp_sum_metric(a, "kspan.exporter.retries",
-						 "Export requests sent again after a transient "
-						 "failure.", "{request}", m->start_ns, now_ns,
-						 no_err, retry_vals, 1);
-		if (!sm->metrics[0] || !sm->metrics[1] || !sm->metrics[2])
-			return NULL;
-		sm->n_metrics = 3;
-		*points += 6;
+		for (size_t k = 0; k < rm->scope_metrics[0]->n_metrics; k++)
+			*points += otlp_metric_points(rm->scope_metrics[0]->metrics[k]);
 		req->resource_metrics[req->n_resource_metrics++] = rm;
 	}
 	return req;

@@ -442,7 +442,7 @@ static void test_histograms(void **state)
 		assert_true(otlp_metrics_record(m, s, r));
 	}
 	assert_int_equal(otlp_metrics_series(m), 7);
-	req = otlp_metrics_build(m, &a, 99, NULL, &points);
+	req = otlp_metrics_build(m, &a, 99, NULL, NULL, 0, &points);
 	assert_non_null(req);
 	assert_int_equal(points, 7);
 	assert_int_equal(req->n_resource_metrics, 1);
