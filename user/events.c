@@ -7,6 +7,7 @@
 #include "ids.h"
 #include "nest.h"
 #include "proc.h"
+#include "tcpfig.h"
 #include "tls.h"
 
 static struct span *sink_alloc(void *ctx)
@@ -18,6 +19,7 @@ static void sink_submit(void *ctx, struct span *s)
 {
 	struct kspan_app *a = ctx;
 
+	tcpfig_span(a->tcp, s);
 	trace_span_submit(a->traces, s, a->now_ns);
 }
 
@@ -83,6 +85,7 @@ void app_free(struct kspan_app *a)
 	h2_ctx_free(a->h2);
 	nest_free(a->nest);
 	trace_buf_free(a->traces);
+	tcpfig_free(a->tcp);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -97,6 +100,13 @@ void app_sweep(struct kspan_app *a, uint64_t idle_ns)
 size_t app_bytes(const struct kspan_app *a)
 {
 	return conn_table_bytes(a->conns) + h1_ctx_bytes(a->h1) + h2_ctx_bytes(a->h2);
+}
+
+int app_tcp_init(struct kspan_app *a, uint32_t max_conns)
+{
+	/* Metric series: a few per peer of each traced process. */
+	a->tcp = tcpfig_new(max_conns, 1024);
+	return a->tcp ? 0 : -1;
 }
 
 void app_close_all(struct kspan_app *a)
@@ -238,6 +248,8 @@ static void handle_data(struct kspan_app *a, const struct kspan_data_event *e, b
 	ch.end_ns = e->hdr.ts_exit;
 	ch.tid = e->hdr.tid;
 	ch.kctx = e->ctx.valid ? &e->ctx : NULL;
+	if (a->tcp)
+		tcpfig_data(a->tcp, c->id, e->dir == KSPAN_DIR_EGRESS, ch.start_ns);
 	if (c->proto == CONN_PROTO_HTTP2) {
 		h2_session_feed(a->h2, c->h2, &ci, e->dir == KSPAN_DIR_EGRESS, &ch);
 		if (c->role == KSPAN_ROLE_UNKNOWN)
@@ -317,8 +329,14 @@ int app_handle_event(void *ctx, void *data, size_t size)
 		c->role = e->role;
 		memcpy(c->comm, e->comm, sizeof(c->comm));
 		proc_info_seen(c->pid, c->comm, sizeof(c->comm));
+		if (a->tcp)
+			tcpfig_owner(a->tcp, h->cookie, h->pid);
 		break;
 	}
+	case KSPAN_EV_CONNS_FIRST ... KSPAN_EV_CONNS_LAST:
+		if (a->tcp)
+			tcpfig_record(a->tcp, data, size);
+		break;
 	case KSPAN_EV_INJECT: {
 		const struct kspan_inject_event *e = data;
 

@@ -21,6 +21,7 @@ struct event_stats {
 
 struct h2_ctx;
 struct nest_table;
+struct tcpfig;
 
 struct kspan_app {
 	struct conn_table *conns;
@@ -28,6 +29,7 @@ struct kspan_app {
 	struct h2_ctx *h2;
 	struct nest_table *nest;	/* server requests in flight per thread */
 	struct trace_buf *traces;
+	struct tcpfig *tcp;		/* TCP figures; NULL without the conns programs */
 	struct event_stats st;
 	uint64_t now_ns;		/* monotonic time of the current batch */
 };
@@ -35,6 +37,8 @@ struct kspan_app {
 int app_init(struct kspan_app *a, uint32_t max_conns, uint32_t max_spans,
 	     uint64_t linger_ns, bool pairing);
 void app_free(struct kspan_app *a);
+/* Keep TCP figures from the conns records (for spans and metrics). */
+int app_tcp_init(struct kspan_app *a, uint32_t max_conns);
 /* Decode one ring-buffer record. Always returns 0: a bad record is counted,
  * never fatal. Matches libbpf's ring_buffer_sample_fn. */
 int app_handle_event(void *ctx, void *data, size_t size);

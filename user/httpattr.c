@@ -118,6 +118,8 @@ void httpattr_fill(struct span *sp, const struct h1_conn_info *ci, const struct 
 	span_attr_str(sp, "network.protocol.name", "http", 4);
 	span_attr_str(sp, "network.protocol.version", a->version, strlen(a->version));
 	span_attr_str(sp, "network.transport", "tcp", 3);
+	if (!addr_is_zero(ci->peer_addr))
+		span_attr_str(sp, "network.type", addr_is_v4(ci->peer_addr) ? "ipv4" : "ipv6", 4);
 	if (a->client) {
 		if (a->url_base_len || a->authority_len || !a->url_needs_authority)
 			url_full(sp, a, peer, ci->peer_port, rquery, rquery_len);

@@ -20,7 +20,9 @@
 #include "nest.h"
 #include "otlp.h"
 #include "select.h"
+#include "selfstats.h"
 #include "tail.h"
+#include "tcpfig.h"
 #include "tls.h"
 
 #define MAX_PIDS 256
@@ -92,6 +94,7 @@ static const char usage[] =
 "                         first that works, in that order; see kspan probe)\n"
 "      --config FILE      read settings from this YAML file (see below)\n"
 "  -v, --verbose          libbpf messages and counters every 5 s on stderr\n"
+"                         (with an 'info: self:' line of kspan's own)\n"
 "  -h, --help             this text\n"
 "      --version          print the version\n"
 "\n"
@@ -111,6 +114,11 @@ static const char usage[] =
 "OTEL_RESOURCE_ATTRIBUTES, else a service-names rule, else its Kubernetes\n"
 "app.kubernetes.io/name label or container name, else its executable's name;\n"
 "a rule with 'override: true' wins over all of these. See README.\n"
+"\n"
+"Spans carry the TCP figures the kernel measured for their connection:\n"
+"kspan.tcp.srtt_us (smoothed RTT), kspan.tcp.retransmits (segments this end\n"
+"sent again during the span) and, on a connection's first request,\n"
+"kspan.tcp.connect_us (handshake time); a figure not measured is left out.\n"
 "\n"
 "SIGINT or SIGTERM exports every finished span and exits 0.\n"
 "Counters for everything dropped or skipped go to stderr on exit.\n";
@@ -541,10 +549,40 @@ static void print_counters(const struct loader *l, const struct kspan_app *a,
 		(unsigned long long)ts->nested, (unsigned long long)ns->ambiguous,
 		(unsigned long long)ns->stale, (unsigned long long)ns->full,
 		(unsigned long long)ts->link_refused, (unsigned long long)ts->sampled_out);
+	if (a->tcp) {
+		uint64_t kc[KSPAN_CONNS_CNT_MAX] = {};
+
+		loader_conns_counters(l, kc);
+		tcpfig_print_counters(a->tcp, kc, f);
+	}
 	if (otlp_exp)
 		otlp_exporter_print_counters(otlp_exp, f);
 	tail_print_counters(trace_tail(a->traces), f);
 	tls_print_counters(tls, f);
+}
+
+/* kspan's own counters, a copy for the OTLP exporter (with the TCP metric
+ * series) and, with log, one line on stderr. */
+static void publish_self(const struct loader *l, const struct kspan_app *a, bool log)
+{
+	uint64_t k[KSPAN_CNT_MAX] = {}, kc[KSPAN_CONNS_CNT_MAX] = {};
+	struct kspan_self_stats st = {};
+	bool conns = loader_conns_counters(l, kc) == 0;
+
+	loader_counters(l, k);
+	selfstats_collect(&st, k, conns ? kc : NULL, a);
+	if (otlp_exp) {
+		struct otlp_stats os;
+
+		otlp_exporter_stats(otlp_exp, &os);
+		st.export_sent = os.sent;
+		st.export_failed = os.failed + os.rejected;
+		st.export_dropped = os.dropped;
+		st.export_queue = os.queue;
+		otlp_exporter_publish(otlp_exp, a->tcp ? tcpfig_metrics(a->tcp) : NULL, &st);
+	}
+	if (log)
+		selfstats_log(stderr, &st);
 }
 
 int main(int argc, char **argv)
@@ -642,6 +680,7 @@ int main(int argc, char **argv)
 	lo.force_sock_hook = o.sock_hook;
 	lo.inject = o.inject;
 	lo.tls = !o.no_tls;
+	lo.tcp = true;
 	if (o.inject) {
 		/* OTEL_PROPAGATORS picks the headers; unset, it is
 		 * "tracecontext,baggage" as in the OpenTelemetry SDKs. */
@@ -672,6 +711,9 @@ int main(int argc, char **argv)
 	if (o.verbose)
 		fprintf(stderr, "kspan: attached %s + %s\n", sys_hook_names[l.sys_hook],
 			sock_hook_names[l.sock_hook]);
+	if (l.conns && app_tcp_init(&app, o.max_conns))
+		fprintf(stderr, "kspan: failed to allocate the TCP figure table: out of memory; "
+			"spans carry no TCP figures (lower --max-conns)\n");
 
 	select_scan(&o.sel, getpid(), trace_selected, &l);
 	rb = ring_buffer__new(loader_ringbuf_fd(&l), app_handle_event, &app, NULL);
@@ -708,10 +750,12 @@ int main(int argc, char **argv)
 			/* Selected processes that started since the last scan. */
 			select_scan(&o.sel, getpid(), trace_selected, &l);
 			app_sweep(&app, (uint64_t)o.idle_s * 1000000000ull);
+			publish_self(&l, &app, false);
 			last_sweep = app.now_ns;
 		}
 		if (o.verbose && app.now_ns - last_stats >= 5000000000ull) {
 			print_counters(&l, &app, tls, stderr);
+			publish_self(&l, &app, true);
 			last_stats = app.now_ns;
 		}
 		if (o.duration && app.now_ns - start >= (uint64_t)o.duration * 1000000000ull)
@@ -722,6 +766,7 @@ int main(int argc, char **argv)
 	ring_buffer__consume(rb);
 	app_close_all(&app);
 	trace_flush(app.traces, app.now_ns, true);
+	publish_self(&l, &app, false);
 	exp->flush(exp);
 	print_counters(&l, &app, tls, stderr);
 cleanup:

@@ -62,8 +62,11 @@ const char otlp_usage[] =
 "                                on exit, flush for at most this long (default\n"
 "                                10000)\n"
 "      --metric-export-interval MS\n"
-"                                send HTTP duration histograms this often\n"
-"                                (default 60000)\n"
+"                                send metrics this often (default 60000;\n"
+"                                OTEL_METRIC_EXPORT_INTERVAL): HTTP request\n"
+"                                durations, TCP connect time, RTT,\n"
+"                                retransmits and failed connects per peer,\n"
+"                                and kspan's own counters\n"
 "      --no-metrics              send no metrics (OTEL_METRICS_EXPORTER=none)\n";
 
 static const char *const otlp_opt_names[] = {
