@@ -70,6 +70,7 @@ struct otlp_exp {
 	struct otlp_rcache rcache[OTLP_RCACHE];
 	uint64_t gen;
 	uint64_t tcp_gen;		/* tcpm generation last published */
+	bool tcp_nomem;			/* no room for the series: not sent */
 	struct otlp_resource **tcp_res;	/* scratch: resources of the series */
 
 	/* What the caller's thread published (under mu), and the export
@@ -207,6 +208,8 @@ void otlp_exporter_publish(struct exporter *e, const struct tcpm *tcp,
 
 	if (!x->metrics)
 		return;
+	if (tcp && x->tcp_nomem)
+		tcp = NULL;
 	if (tcp && tcpm_generation(tcp) != x->tcp_gen) {
 		if (!x->tcp_cap) {
 			size_t cap = tcpm_capacity(tcp);
@@ -223,6 +226,7 @@ void otlp_exporter_publish(struct exporter *e, const struct tcpm *tcp,
 				fprintf(stderr, "kspan: otlp: failed to allocate room for %zu TCP "
 					"metric series: out of memory; TCP metrics are not sent\n",
 					cap);
+				x->tcp_nomem = true;
 				tcp = NULL;
 			} else {
 				x->tcp_cap = cap;
@@ -780,10 +784,9 @@ static void otlp_send_metrics(struct otlp_exp *x)
 	uint8_t *body = NULL;
 	size_t len = 0, points = 0;
 	int64_t rejected = 0;
+	struct kspan_self_stats app;
 	uint32_t budget;
 	bool gzip;
-
-	struct kspan_self_stats app;
 
 	pthread_mutex_lock(&x->mu);
 	self.sent = x->st.sent;
