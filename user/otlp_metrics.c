@@ -559,8 +559,8 @@ static int otlp_tcp_metrics(struct otlp_arena *a, OtlpScopeMetrics *sm,
 	};
 	static const char *const descs[OTLP_TCP_METRICS] = {
 		"Time from SYN to established of connect() calls that succeeded.",
-		"Smoothed round-trip time of connections, as the kernel keeps it, taken "
-		"at most once a second per connection.",
+		("Smoothed round-trip time of connections, as the kernel keeps it, taken "
+		 "at most once a second per connection."),
 		"TCP segments sent again, SYNs included.",
 		"connect() calls that failed, by reason.",
 	};
