@@ -653,7 +653,7 @@ static bool otlp_self_metrics(struct otlp_arena *a, OtlpScopeMetrics *sm,
 	static const char *const proc_errs[] = { NULL, "queue_full" };
 	static const char *const parsers[] = { "http1", "http2", "record" };
 	static const char *const links[] = { "paired", "nested", "unlinked", "refused" };
-	static const char *const drops[] = { "pool_full", "sampled_out" };
+	static const char *const drops[] = { "pool_full", "sampled_out", "tail_sampled_out" };
 	unsigned long long exp_vals[] = { self->sent, self->rejected, self->failed };
 	unsigned long long proc_vals[] = { self->sent + self->rejected + self->failed,
 					   self->dropped };
@@ -683,7 +683,8 @@ static bool otlp_self_metrics(struct otlp_arena *a, OtlpScopeMetrics *sm,
 					      ap->bad_records };
 		unsigned long long lk[] = { ap->paired, ap->nested, ap->unlinked,
 					    ap->link_refused };
-		unsigned long long dr[] = { ap->spans_dropped, ap->spans_sampled_out };
+		unsigned long long dr[] = { ap->spans_dropped, ap->spans_sampled_out,
+					    ap->spans_tail_dropped };
 
 		out[n++] = otlp_sum_metric(a, "kspan.events.submitted",
 					   "Ring-buffer records the kernel programs sent.",
@@ -707,7 +708,7 @@ static bool otlp_self_metrics(struct otlp_arena *a, OtlpScopeMetrics *sm,
 					   now, NULL, NULL, &exp, 1);
 		out[n++] = otlp_sum_metric(a, "kspan.spans.dropped",
 					   "Spans not exported, by reason.", "{span}", true, start,
-					   now, "kspan.drop.reason", drops, dr, 2);
+					   now, "kspan.drop.reason", drops, dr, 3);
 	}
 	for (size_t i = 0; i < n; i++)
 		if (!out[i])

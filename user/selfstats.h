@@ -31,7 +31,8 @@ struct kspan_self_stats {
 	/* Spans. */
 	uint64_t spans_exported;	/* handed to the exporter */
 	uint64_t spans_dropped;		/* no room in the span pool */
-	uint64_t spans_sampled_out;	/* of traces the sampler dropped */
+	uint64_t spans_sampled_out;	/* of traces the head sampler dropped */
+	uint64_t spans_tail_dropped;	/* of traces tail sampling dropped */
 	/* Export (OTLP only; zero otherwise). */
 	uint64_t export_sent;		/* accepted by the collector */
 	uint64_t export_failed;		/* rejected or given up */
