@@ -273,6 +273,10 @@ def test_tcp_and_self_metrics(tmp_path):
     assert units["kspan.tcp.retransmits"] == "{segment}"
     assert units["kspan.tcp.connect.failures"] == "{connection}"
 
+    # The pid filter holds for TCP figures too: no other process (the
+    # receiver, kspan's own export connection) has any.
+    assert {pid for name, pid in pts if name.startswith("kspan.tcp.")} == {cli_pid, srv.pid}
+
     # The client: three connections made, two refused.
     conn = pts[("kspan.tcp.connect.duration", cli_pid)]
     assert len(conn) == 1, conn
@@ -343,3 +347,38 @@ def test_tcp_and_self_metrics(tmp_path):
     assert int(logged["events_received"]) > 0
     assert int(logged["events_dropped"]) == 0
     assert int(logged["spans_exported"]) <= len(spans)
+
+
+@pytest.mark.skipif(not (RECEIVER_DIR / "node_modules").is_dir(),
+                    reason="tests/receiver/node_modules missing: run make deps")
+def test_tcp_metrics_at_the_export_interval(tmp_path):
+    """With a short --metric-export-interval the TCP series go out while
+    kspan runs, not only at exit."""
+    recv = Receiver(tmp_path)
+    try:
+        with Net(delay_ms=20) as net:
+            srv, port = start_server(net)
+            cli = net.popen(net.a, CLIENT, B_ADDR, port, "get", 1)
+            try:
+                cli_pid = int(cli.stdout.readline())
+                with OtlpKspan(tmp_path, ["--otlp-endpoint", f"http://127.0.0.1:{recv.port}",
+                                          "--metric-export-interval", "500",
+                                          "--pid", str(cli_pid)]) as k:
+                    run_client(cli)
+
+                    def connects():
+                        reqs = recv.requests("metrics")
+                        if not reqs:
+                            return 0
+                        pts, _ = points_of(reqs)
+                        return sum(int(p["count"]) for p in
+                                   pts.get(("kspan.tcp.connect.duration", cli_pid), []))
+                    seen = wait_for(connects, timeout=20)
+                    running = k.proc.poll() is None
+                    assert k.stop() == 0
+            finally:
+                stop(cli)
+                stop(srv)
+    finally:
+        recv.stop()
+    assert running and seen == 1
