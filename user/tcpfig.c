@@ -7,8 +7,10 @@
 #include "tcpfig.h"
 
 /* Ended connections stay this long, for spans that finish after the
- * socket is gone (responses that run until close). */
-#define TCPFIG_KEEP_NS	(10 * 1000000000ull)
+ * socket is gone (responses that run until close): spans get their figures
+ * when they finish, not when they are exported, so a short time will do and
+ * keeps a busy table from filling with closed connections. */
+#define TCPFIG_KEEP_NS	(2 * 1000000000ull)
 
 struct tcpfig {
 	struct conns_table *t;
