@@ -12,6 +12,7 @@
 #include "naming.h"
 #include "otlp.h"
 #include "otlp_internal.h"
+#include "proc.h"
 #include "proc_internal.h"
 #include "strutil.h"
 
@@ -105,25 +106,6 @@ static void naming_copy(char *dst, size_t dstsz, const char *s, size_t n)
 	dst[n] = '\0';
 }
 
-static ssize_t naming_read(const char *path, char *buf, size_t size)
-{
-	size_t got = 0;
-	ssize_t r;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	while (got < size) {
-		r = read(fd, buf + got, size - got);
-		if (r <= 0)
-			break;
-		got += r;
-	}
-	close(fd);
-	return got;
-}
-
 /* Value of name in a NUL-separated environment block; NULL if unset or
  * empty. */
 static const char *naming_env(const char *env, size_t len, const char *name, size_t *vlen)
@@ -170,7 +152,7 @@ static void facts_cgroup(struct naming_facts *f)
 		return;
 	f->cg_read = true;
 	snprintf(path, sizeof(path), "%s/%u/cgroup", f->p->proc_root, f->p->pid);
-	n = naming_read(path, f->cg, sizeof(f->cg) - 1);
+	n = proc_read_file(path, f->cg, sizeof(f->cg) - 1);
 	if (n <= 0)
 		return;
 	f->cglen = n;
@@ -395,7 +377,7 @@ static bool naming_k8s_label(const struct naming_config *nc, const struct naming
 		buf = malloc(NAMING_LABELS_MAX);
 		if (!buf)
 			return false;
-		n = naming_read(path, buf, NAMING_LABELS_MAX);
+		n = proc_read_file(path, buf, NAMING_LABELS_MAX);
 		ok = n > 0 && naming_label_from_file(buf, n, out, outsz);
 		free(buf);
 		if (ok)

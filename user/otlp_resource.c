@@ -157,25 +157,6 @@ static int rb_kv_add(void *ctx, const char *k, size_t klen, const char *v, size_
 	return 0;
 }
 
-static ssize_t otlp_read_file(const char *path, char *buf, size_t size)
-{
-	size_t got = 0;
-	ssize_t r;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	while (got < size) {
-		r = read(fd, buf + got, size - got);
-		if (r <= 0)
-			break;
-		got += r;
-	}
-	close(fd);
-	return got;
-}
-
 /* Value of NAME in a NUL-separated environment block, or NULL. */
 static const char *otlp_environ_get(const char *env, size_t len, const char *name,
 				    size_t *vlen)
@@ -326,12 +307,12 @@ struct otlp_resource *otlp_resource_new(const char *proc_root, uint32_t pid,
 	rb_common(b, pid, pi, host);
 
 	snprintf(path, sizeof(path), "%s/%u/cgroup", proc_root, pid);
-	cglen = otlp_read_file(path, cg, sizeof(cg));
+	cglen = proc_read_file(path, cg, sizeof(cg));
 	if (cglen > 0 && otlp_cgroup_container_id(cg, cglen, id))
 		rb_adds(b, "container.id", id);
 
 	snprintf(path, sizeof(path), "%s/%u/environ", proc_root, pid);
-	envlen = otlp_read_file(path, env, OTLP_ENV_MAX);
+	envlen = proc_read_file(path, env, OTLP_ENV_MAX);
 	if (envlen < 0)
 		envlen = 0;
 	/* The process's own OTEL_RESOURCE_ATTRIBUTES (k8s attributes set by an
@@ -343,7 +324,7 @@ struct otlp_resource *otlp_resource_new(const char *proc_root, uint32_t pid,
 	snprintf(path, sizeof(path),
 		 "%s/%u/root/var/run/secrets/kubernetes.io/serviceaccount/namespace",
 		 proc_root, pid);
-	nslen = otlp_read_file(path, ns, sizeof(ns) - 1);
+	nslen = proc_read_file(path, ns, sizeof(ns) - 1);
 	while (nslen > 0 && (ns[nslen - 1] == '\n' || ns[nslen - 1] == ' '))
 		nslen--;
 	in_pod = nslen > 0 || (cglen > 0 && otlp_cgroup_pod_uid(cg, cglen, uid)) ||

@@ -304,14 +304,12 @@ bool proc_service_from_environ(char *dst, size_t dstsz, const char *env, size_t 
 	return attrs && proc_resource_service(dst, dstsz, attrs, attrs_len);
 }
 
-static ssize_t proc_read(uint32_t pid, const char *name, char *buf, size_t size)
+ssize_t proc_read_file(const char *path, char *buf, size_t size)
 {
-	char path[64];
 	size_t got = 0;
 	ssize_t r;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%u/%s", pid, name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
@@ -329,6 +327,14 @@ static ssize_t proc_read(uint32_t pid, const char *name, char *buf, size_t size)
 	}
 	close(fd);
 	return got;
+}
+
+static ssize_t proc_read(uint32_t pid, const char *name, char *buf, size_t size)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%u/%s", pid, name);
+	return proc_read_file(path, buf, size);
 }
 
 /* False if the process was caught inside execve(): it has an exe but its new

@@ -4,6 +4,7 @@
 #define __KSPAN_PROC_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 struct proc_info {
 	uint32_t pid;
@@ -26,5 +27,8 @@ const struct proc_info *proc_info_seen(uint32_t pid, const char *comm, size_t co
 /* Forget pid (process exited). */
 void proc_info_forget(uint32_t pid);
 const char *proc_host_name(void);
+/* Up to size bytes of a file (a /proc or /sys one: read to its end); -1 if
+ * it cannot be opened. */
+ssize_t proc_read_file(const char *path, char *buf, size_t size);
 
 #endif /* __KSPAN_PROC_H */
