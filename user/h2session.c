@@ -239,6 +239,25 @@ static struct h2_stream *stream_find(struct h2_ctx *c, struct h2_session *s, uin
 	return NULL;
 }
 
+/* A fresh stream record on s; NULL (counted) when s or the pool is full. */
+static struct h2_stream *stream_new(struct h2_ctx *c, struct h2_session *s)
+{
+	struct h2_stream *r;
+	int32_t i;
+
+	if (s->nstreams >= H2_MAX_STREAMS || (i = slab_alloc(&c->streams)) < 0) {
+		c->st.streams_full++;
+		return NULL;
+	}
+	r = stream_at(c, i);
+	memset(r, 0, offsetof(struct h2_stream, method));
+	r->self = i;
+	r->next = s->streams;
+	s->streams = i;
+	s->nstreams++;
+	return r;
+}
+
 /* A server stream stops counting as a request its thread serves once its
  * response head is written (or it ends): the calls made for it come before. */
 static void stream_leave(struct h2_ctx *c, const struct h1_conn_info *ci, struct h2_stream *st)
@@ -457,7 +476,6 @@ static struct h2_stream *stream_open(struct feed *f, struct h2_dir *d)
 	struct h2_stream *r;
 	const struct http1_header *method = field(c, ":method"), *path = field(c, ":path");
 	const struct http1_header *scheme = field(c, ":scheme"), *auth = field(c, ":authority");
-	int32_t i;
 
 	if (!auth)
 		auth = field(c, "host");
@@ -467,16 +485,9 @@ static struct h2_stream *stream_open(struct feed *f, struct h2_dir *d)
 		c->st.malformed++;
 		return NULL;
 	}
-	if (s->nstreams >= H2_MAX_STREAMS || (i = slab_alloc(&c->streams)) < 0) {
-		c->st.streams_full++;
+	r = stream_new(c, s);
+	if (!r)
 		return NULL;
-	}
-	r = stream_at(c, i);
-	memset(r, 0, offsetof(struct h2_stream, method));
-	r->self = i;
-	r->next = s->streams;
-	s->streams = i;
-	s->nstreams++;
 	r->id = d->blk_stream;
 	r->tid = d->blk_tid;
 	r->start_ns = d->blk_ns;
@@ -1038,7 +1049,6 @@ bool h2_session_upgraded(struct h2_ctx *c, int32_t si, const struct h1_conn_info
 {
 	struct h2_session *s = h2_session_get(c, si);
 	struct h2_stream *r;
-	int32_t i;
 
 	if (!s)
 		return false;
@@ -1048,16 +1058,9 @@ bool h2_session_upgraded(struct h2_ctx *c, int32_t si, const struct h1_conn_info
 	if (up->table_size != UINT32_MAX)
 		hpack_decoder_set_limit(&s->dir[s->role == KSPAN_ROLE_CLIENT ? 1 : 0].hp,
 					up->table_size);
-	if (s->nstreams >= H2_MAX_STREAMS || (i = slab_alloc(&c->streams)) < 0) {
-		c->st.streams_full++;
+	r = stream_new(c, s);
+	if (!r)
 		return false;
-	}
-	r = stream_at(c, i);
-	memset(r, 0, offsetof(struct h2_stream, method));
-	r->self = i;
-	r->next = s->streams;
-	s->streams = i;
-	s->nstreams++;
 	r->id = 1;
 	r->tid = up->tid;
 	r->start_ns = up->start_ns;
