@@ -38,7 +38,8 @@ static void on_signal(int sig)
 }
 
 static const char usage[] =
-"Usage: kspan [OPTIONS]          trace HTTP/1.x of this host and print spans\n"
+"Usage: kspan [OPTIONS]          trace HTTP/1.x, HTTP/2 and gRPC (TLS included) of\n"
+"                                this host and print or export spans\n"
 "       kspan probe [--verify]   show which kernel hooks work and which are used\n"
 "       kspan conns [OPTIONS]    live table of TCP connections and their latency\n"
 "                                (kspan conns --help)\n"
