@@ -13,6 +13,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "strutil.h"
 
 extern char **environ;
 
@@ -793,16 +794,6 @@ int config_load(struct config *c, const struct config_schema *s, const char *pat
 
 /* ---- the environment ---- */
 
-static const char *env_get(char *const *env, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (; env && *env; env++)
-		if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
-			return *env + n + 1;
-	return NULL;
-}
-
 int config_from_env(struct config *c, const struct config_schema *s, char *const *env,
 		    FILE *err)
 {
@@ -818,7 +809,7 @@ int config_from_env(struct config *c, const struct config_schema *s, char *const
 		if (config_in(s->reserved, o->name))
 			continue;
 		config_env_name(o->name, name, sizeof(name));
-		v = env_get(env, name);
+		v = str_env_get(env, name);
 		if (!v || !*v)
 			continue;
 		var = config_own(c, name, strlen(name));

@@ -106,28 +106,6 @@ static void naming_copy(char *dst, size_t dstsz, const char *s, size_t n)
 	dst[n] = '\0';
 }
 
-/* Value of name in a NUL-separated environment block; NULL if unset or
- * empty. */
-static const char *naming_env(const char *env, size_t len, const char *name, size_t *vlen)
-{
-	size_t nlen = strlen(name), i = 0;
-
-	while (i < len) {
-		const char *var = env + i;
-		size_t n;
-
-		while (i < len && env[i])
-			i++;
-		n = env + i - var;
-		i++;
-		if (n > nlen + 1 && memcmp(var, name, nlen) == 0 && var[nlen] == '=') {
-			*vlen = n - nlen - 1;
-			return var + nlen + 1;
-		}
-	}
-	return NULL;
-}
-
 /* What is known of the process, read when a rule or step needs it. */
 struct naming_facts {
 	const struct naming_proc *p;
@@ -360,7 +338,7 @@ static bool naming_k8s_label(const struct naming_config *nc, const struct naming
 {
 	for (size_t i = 0; i < nc->nlabel_env; i++) {
 		size_t vlen;
-		const char *v = naming_env(f->p->env, f->p->envlen, nc->label_env[i], &vlen);
+		const char *v = str_environ_get(f->p->env, f->p->envlen, nc->label_env[i], &vlen);
 
 		if (v && vlen) {
 			naming_copy(out, outsz, v, vlen);
@@ -504,14 +482,14 @@ static bool naming_k8s(const struct naming_config *nc, struct naming_facts *f, c
 	size_t vlen;
 
 	facts_cgroup(f);
-	if (!f->has_uid && !naming_env(f->p->env, f->p->envlen, "KUBERNETES_SERVICE_HOST", &vlen))
+	if (!f->has_uid && !str_environ_get(f->p->env, f->p->envlen, "KUBERNETES_SERVICE_HOST", &vlen))
 		return false;	/* not in a pod */
 	if (naming_k8s_label(nc, f, out, outsz)) {
 		*src = NAMING_SRC_K8S_LABEL;
 		return true;
 	}
 	*src = NAMING_SRC_K8S_CONTAINER;
-	v = naming_env(f->p->env, f->p->envlen, "OTEL_RESOURCE_ATTRIBUTES", &vlen);
+	v = str_environ_get(f->p->env, f->p->envlen, "OTEL_RESOURCE_ATTRIBUTES", &vlen);
 	if (v) {
 		otlp_parse_kv_list(v, vlen, naming_attr_add, &a);
 		if (a.found)

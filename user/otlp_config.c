@@ -389,16 +389,6 @@ static int otlp_set_resource(struct otlp_config *c, const char *what, const char
 	return 0;
 }
 
-static const char *otlp_env_get(char *const *env, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (; env && *env; env++)
-		if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
-			return (*env)[n + 1] ? *env + n + 1 : NULL;
-	return NULL;
-}
-
 /* The OTEL_EXPORTER_OTLP_{,TRACES_,METRICS_}* variables of one level. */
 static int otlp_env_settings(struct otlp_settings *s, const char *prefix, char *const *env,
 			     FILE *err, bool *endpoint)
@@ -408,7 +398,7 @@ static int otlp_env_settings(struct otlp_settings *s, const char *prefix, char *
 	int bad = 0;
 
 #define OTLP_ENV(suffix) \
-	(snprintf(name, sizeof(name), "%s%s", prefix, suffix), v = otlp_env_get(env, name))
+	(snprintf(name, sizeof(name), "%s%s", prefix, suffix), v = str_env_get(env, name))
 	if (OTLP_ENV("ENDPOINT")) {
 		bad += otlp_set_str(s->endpoint, sizeof(s->endpoint), s, OTLP_SET_ENDPOINT,
 				    name, v, err);
@@ -440,7 +430,7 @@ static int otlp_env_settings(struct otlp_settings *s, const char *prefix, char *
 static int otlp_env_ms(char *const *env, const char *name, uint32_t lo, uint32_t hi,
 		       uint32_t *out, FILE *err)
 {
-	const char *v = otlp_env_get(env, name);
+	const char *v = str_env_get(env, name);
 	char hint[96];
 
 	if (!v)
@@ -469,7 +459,7 @@ int otlp_config_from_env(struct otlp_config *c, char *const *env, FILE *err)
 		if (s == OTLP_TRACES && ep)
 			c->endpoint_in_env = true;
 	}
-	v = otlp_env_get(env, "OTEL_RESOURCE_ATTRIBUTES");
+	v = str_env_get(env, "OTEL_RESOURCE_ATTRIBUTES");
 	if (v)
 		bad += otlp_set_resource(c, "OTEL_RESOURCE_ATTRIBUTES", v, err);
 	bad += otlp_env_ms(env, "OTEL_BSP_SCHEDULE_DELAY", 1, 3600000, &c->batch_delay_ms, err);
@@ -488,7 +478,7 @@ int otlp_config_from_env(struct otlp_config *c, char *const *env, FILE *err)
 			   &c->metric_interval_ms, err);
 	bad += otlp_env_ms(env, "OTEL_METRIC_EXPORT_TIMEOUT", 1, 3600000,
 			   &c->metric_timeout_ms, err);
-	v = otlp_env_get(env, "OTEL_METRICS_EXPORTER");
+	v = str_env_get(env, "OTEL_METRICS_EXPORTER");
 	if (v) {
 		if (strcmp(v, "none") == 0)
 			c->metrics = false;

@@ -12,6 +12,7 @@
 
 #include "otlp_internal.h"
 #include "proc.h"
+#include "strutil.h"
 
 #ifndef KSPAN_VERSION
 #define KSPAN_VERSION "0.0.0-dev"
@@ -157,34 +158,12 @@ static int rb_kv_add(void *ctx, const char *k, size_t klen, const char *v, size_
 	return 0;
 }
 
-/* Value of NAME in a NUL-separated environment block, or NULL. */
-static const char *otlp_environ_get(const char *env, size_t len, const char *name,
-				    size_t *vlen)
-{
-	size_t nlen = strlen(name), i = 0;
-
-	while (i < len) {
-		const char *var = env + i;
-		size_t n;
-
-		while (i < len && env[i])
-			i++;
-		n = env + i - var;
-		i++;
-		if (n > nlen && memcmp(var, name, nlen) == 0 && var[nlen] == '=') {
-			*vlen = n - nlen - 1;
-			return *vlen ? var + nlen + 1 : NULL;
-		}
-	}
-	return NULL;
-}
-
 static void rb_env(struct otlp_res_builder *b, const char *key, const char *env,
 		   size_t envlen, const char *const *names)
 {
 	for (; *names; names++) {
 		size_t vlen;
-		const char *v = otlp_environ_get(env, envlen, *names, &vlen);
+		const char *v = str_environ_get(env, envlen, *names, &vlen);
 
 		if (v) {
 			rb_add(b, key, strlen(key), v, vlen);
@@ -317,7 +296,7 @@ struct otlp_resource *otlp_resource_new(const char *proc_root, uint32_t pid,
 		envlen = 0;
 	/* The process's own OTEL_RESOURCE_ATTRIBUTES (k8s attributes set by an
 	 * operator, deployment.environment, ...), under what kspan saw. */
-	v = otlp_environ_get(env, envlen, "OTEL_RESOURCE_ATTRIBUTES", &vlen);
+	v = str_environ_get(env, envlen, "OTEL_RESOURCE_ATTRIBUTES", &vlen);
 	if (v)
 		otlp_parse_kv_list(v, vlen, rb_kv_add, b);
 
@@ -328,7 +307,7 @@ struct otlp_resource *otlp_resource_new(const char *proc_root, uint32_t pid,
 	while (nslen > 0 && (ns[nslen - 1] == '\n' || ns[nslen - 1] == ' '))
 		nslen--;
 	in_pod = nslen > 0 || (cglen > 0 && otlp_cgroup_pod_uid(cg, cglen, uid)) ||
-		 otlp_environ_get(env, envlen, "KUBERNETES_SERVICE_HOST", &vlen);
+		 str_environ_get(env, envlen, "KUBERNETES_SERVICE_HOST", &vlen);
 	if (in_pod) {
 		rb_env(b, "k8s.pod.name", env, envlen, pod_name);
 		/* A pod's hostname is its name unless the spec sets another. */

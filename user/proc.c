@@ -279,29 +279,16 @@ static bool proc_resource_service(char *dst, size_t dstsz, const char *s, size_t
 
 bool proc_service_from_environ(char *dst, size_t dstsz, const char *env, size_t len)
 {
-	static const char svc[] = "OTEL_SERVICE_NAME=";
-	static const char res[] = "OTEL_RESOURCE_ATTRIBUTES=";
-	const char *attrs = NULL;
-	size_t attrs_len = 0, i = 0;
+	const char *v;
+	size_t vlen;
 
-	while (i < len) {
-		const char *var = env + i;
-		size_t vlen;
-
-		while (i < len && env[i] != '\0')
-			i++;
-		vlen = env + i - var;
-		i++;
-		if (vlen > sizeof(svc) - 1 && memcmp(var, svc, sizeof(svc) - 1) == 0) {
-			proc_copy(dst, dstsz, var + sizeof(svc) - 1, vlen - (sizeof(svc) - 1));
-			return true;
-		}
-		if (vlen >= sizeof(res) - 1 && memcmp(var, res, sizeof(res) - 1) == 0) {
-			attrs = var + sizeof(res) - 1;
-			attrs_len = vlen - (sizeof(res) - 1);
-		}
+	v = str_environ_get(env, len, "OTEL_SERVICE_NAME", &vlen);
+	if (v) {
+		proc_copy(dst, dstsz, v, vlen);
+		return true;
 	}
-	return attrs && proc_resource_service(dst, dstsz, attrs, attrs_len);
+	v = str_environ_get(env, len, "OTEL_RESOURCE_ATTRIBUTES", &vlen);
+	return v && proc_resource_service(dst, dstsz, v, vlen);
 }
 
 ssize_t proc_read_file(const char *path, char *buf, size_t size)

@@ -4,6 +4,7 @@
 #define __KSPAN_STRUTIL_H
 
 #include <stddef.h>
+#include <string.h>
 
 /* Length of the valid UTF-8 sequence at s (len > 0 bytes), 0 if it is not
  * one (overlongs, surrogates and code points past U+10FFFF included). */
@@ -49,6 +50,41 @@ static inline int str_hexval(char c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
+}
+
+/* Value of name in an environment array (envp); NULL if unset or empty,
+ * which the OpenTelemetry and kspan variables treat alike. */
+static inline const char *str_env_get(char *const *env, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (; env && *env; env++)
+		if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
+			return (*env)[n + 1] ? *env + n + 1 : NULL;
+	return NULL;
+}
+
+/* The same in a NUL-separated block, as /proc/PID/environ holds it; *vlen
+ * gets the value's length. */
+static inline const char *str_environ_get(const char *env, size_t len, const char *name,
+					  size_t *vlen)
+{
+	size_t nlen = strlen(name), i = 0;
+
+	while (i < len) {
+		const char *var = env + i;
+		size_t n;
+
+		while (i < len && env[i])
+			i++;
+		n = env + i - var;
+		i++;
+		if (n > nlen && memcmp(var, name, nlen) == 0 && var[nlen] == '=') {
+			*vlen = n - nlen - 1;
+			return *vlen ? var + nlen + 1 : NULL;
+		}
+	}
+	return NULL;
 }
 
 #endif /* __KSPAN_STRUTIL_H */
