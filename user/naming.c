@@ -151,81 +151,57 @@ static void facts_cgroup(struct naming_facts *f)
 	}
 }
 
-struct naming_listen {
-	uint16_t port;
-	unsigned long long inode;
+struct naming_ports {
+	struct naming_facts *f;
+	struct {
+		uint16_t port;
+		uint64_t inode;
+	} ls[NAMING_LISTEN_MAX];
+	size_t nls;
 };
+
+static void ports_listening(void *ctx, uint16_t port, uint64_t inode)
+{
+	struct naming_ports *np = ctx;
+
+	if (np->nls < NAMING_LISTEN_MAX) {
+		np->ls[np->nls].port = port;
+		np->ls[np->nls++].inode = inode;
+	}
+}
+
+static bool ports_held(void *ctx, uint64_t inode)
+{
+	struct naming_ports *np = ctx;
+	struct naming_facts *f = np->f;
+
+	for (size_t i = 0; i < np->nls; i++) {
+		bool dup = false;
+
+		if (np->ls[i].inode != inode)
+			continue;
+		for (size_t k = 0; k < f->nports; k++)
+			dup = dup || f->ports[k] == np->ls[i].port;
+		if (!dup && f->nports < NAMING_PORTS_MAX)
+			f->ports[f->nports++] = np->ls[i].port;
+	}
+	return f->nports < NAMING_PORTS_MAX;
+}
 
 /* Listening TCP sockets of the process's network namespace (the one its
  * /proc/PID/net shows), then those among them the process holds an fd of. */
 static void facts_ports(struct naming_facts *f)
 {
-	static const char *const files[] = { "net/tcp", "net/tcp6" };
-	struct naming_listen ls[NAMING_LISTEN_MAX];
-	char path[128], line[512], link[64];
-	size_t nls = 0, nfd = 0;
-	struct dirent *de;
-	DIR *d;
+	struct naming_ports np = { .f = f };
+	char dir[PATH_MAX];
 
 	if (f->ports_read)
 		return;
 	f->ports_read = true;
-	for (size_t i = 0; i < 2; i++) {
-		FILE *fp;
-
-		snprintf(path, sizeof(path), "%s/%u/%s", f->p->proc_root, f->p->pid, files[i]);
-		fp = fopen(path, "re");
-		if (!fp)
-			continue;
-		while (fgets(line, sizeof(line), fp) && nls < NAMING_LISTEN_MAX) {
-			unsigned int port, state;
-			unsigned long long inode;
-			char *colon;
-
-			/* sl local:port rem:port st tx:rx tr:when retrnsmt uid timeout inode */
-			colon = strchr(line, ':');
-			colon = colon ? strchr(colon + 1, ':') : NULL;
-			if (!colon || sscanf(colon + 1, "%x %*s %x %*s %*s %*s %*s %*s %llu",
-					     &port, &state, &inode) != 3 || state != 0x0a ||
-			    port > 65535)
-				continue;
-			ls[nls].port = port;
-			ls[nls++].inode = inode;
-		}
-		fclose(fp);
-	}
-	if (!nls)
-		return;
-	snprintf(path, sizeof(path), "%s/%u/fd", f->p->proc_root, f->p->pid);
-	d = opendir(path);
-	if (!d)
-		return;
-	while ((de = readdir(d)) && nfd++ < NAMING_FDS_MAX && f->nports < NAMING_PORTS_MAX) {
-		char fdpath[128 + 2 + NAME_MAX];
-		unsigned long long inode;
-		ssize_t n;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(fdpath, sizeof(fdpath), "%s/%s", path, de->d_name);
-		n = readlink(fdpath, link, sizeof(link) - 1);
-		if (n <= 0)
-			continue;
-		link[n] = '\0';
-		if (sscanf(link, "socket:[%llu]", &inode) != 1)
-			continue;
-		for (size_t i = 0; i < nls; i++) {
-			bool dup = false;
-
-			if (ls[i].inode != inode)
-				continue;
-			for (size_t k = 0; k < f->nports; k++)
-				dup = dup || f->ports[k] == ls[i].port;
-			if (!dup && f->nports < NAMING_PORTS_MAX)
-				f->ports[f->nports++] = ls[i].port;
-		}
-	}
-	closedir(d);
+	snprintf(dir, sizeof(dir), "%s/%u", f->p->proc_root, f->p->pid);
+	proc_listening(dir, ports_listening, &np);
+	if (np.nls)
+		proc_socket_fds(f->p->proc_root, f->p->pid, NAMING_FDS_MAX, ports_held, &np);
 }
 
 static bool rule_match(const struct naming_rule *r, struct naming_facts *f)

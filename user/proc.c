@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -314,6 +316,66 @@ ssize_t proc_read_file(const char *path, char *buf, size_t size)
 	}
 	close(fd);
 	return got;
+}
+
+void proc_listening(const char *dir, void (*fn)(void *ctx, uint16_t port, uint64_t inode),
+		    void *ctx)
+{
+	static const char *const files[] = { "net/tcp", "net/tcp6" };
+	char path[PATH_MAX], line[512];
+
+	for (size_t f = 0; f < 2; f++) {
+		FILE *fp;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, files[f]);
+		fp = fopen(path, "re");
+		if (!fp)
+			continue;
+		while (fgets(line, sizeof(line), fp)) {
+			unsigned int port, state;
+			unsigned long long inode;
+			char *colon;
+
+			/* sl local:port rem:port st tx:rx tr:when retrnsmt uid timeout inode */
+			colon = strchr(line, ':');
+			colon = colon ? strchr(colon + 1, ':') : NULL;
+			if (!colon || sscanf(colon + 1, "%x %*s %x %*s %*s %*s %*s %*s %llu",
+					     &port, &state, &inode) != 3 || state != 0x0a ||
+			    port > 65535)
+				continue;
+			fn(ctx, port, inode);
+		}
+		fclose(fp);
+	}
+}
+
+void proc_socket_fds(const char *root, uint32_t pid, size_t max_fds,
+		     bool (*fn)(void *ctx, uint64_t inode), void *ctx)
+{
+	char dirpath[PATH_MAX], path[PATH_MAX + 2 + NAME_MAX], link[64];
+	struct dirent *de;
+	size_t nfd = 0;
+	DIR *d;
+
+	snprintf(dirpath, sizeof(dirpath), "%s/%u/fd", root, pid);
+	d = opendir(dirpath);
+	if (!d)
+		return;
+	while ((de = readdir(d)) && nfd++ < max_fds) {
+		unsigned long long inode;
+		ssize_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dirpath, de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (sscanf(link, "socket:[%llu]", &inode) == 1 && !fn(ctx, inode))
+			break;
+	}
+	closedir(d);
 }
 
 static ssize_t proc_read(uint32_t pid, const char *name, char *buf, size_t size)

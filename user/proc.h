@@ -3,6 +3,7 @@
 #ifndef __KSPAN_PROC_H
 #define __KSPAN_PROC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -30,5 +31,14 @@ const char *proc_host_name(void);
 /* Up to size bytes of a file (a /proc or /sys one: read to its end); -1 if
  * it cannot be opened. */
 ssize_t proc_read_file(const char *path, char *buf, size_t size);
+/* Calls fn for each listening TCP socket in dir/net/tcp and dir/net/tcp6
+ * (dir: "/proc/1" for the node's network namespace, "/proc/PID" for a
+ * process's own). */
+void proc_listening(const char *dir, void (*fn)(void *ctx, uint16_t port, uint64_t inode),
+		    void *ctx);
+/* Calls fn with the inode of each socket among the first max_fds fds of
+ * root/PID/fd, until fn returns false. */
+void proc_socket_fds(const char *root, uint32_t pid, size_t max_fds,
+		     bool (*fn)(void *ctx, uint64_t inode), void *ctx);
 
 #endif /* __KSPAN_PROC_H */

@@ -2,11 +2,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "proc.h"
 #include "select.h"
 
 #define LISTEN_MAX 256	/* listening sockets on selected ports, at most */
@@ -128,74 +131,57 @@ static bool match_cgroup(const struct selectors *s, uint32_t pid)
 	return false;
 }
 
+struct port_collect {
+	const struct selectors *s;
+	struct listen_set *ls;
+};
+
+struct port_match {
+	const struct listen_set *ls;
+	bool found;
+};
+
+static void listening_selected(void *ctx, uint16_t port, uint64_t inode)
+{
+	struct port_collect *m = ctx;
+
+	for (size_t i = 0; i < m->s->nport && m->ls->n < LISTEN_MAX; i++)
+		if (m->s->port[i] == port)
+			m->ls->inode[m->ls->n++] = inode;
+}
+
 /* Inodes of TCP sockets listening on a selected port, in the node's network
  * namespace (that of pid 1: kspan runs with the host's pid namespace). Pods
  * with a network namespace of their own are selected by cgroup or container
  * id instead. */
 static void listening(const struct selectors *s, struct listen_set *ls)
 {
-	static const char *const files[] = { "1/net/tcp", "1/net/tcp6" };
-	char path[64], line[512];
+	struct port_collect m = { .s = s, .ls = ls };
+	char dir[PATH_MAX];
 
 	ls->n = 0;
-	for (size_t f = 0; f < 2; f++) {
-		FILE *fp;
+	snprintf(dir, sizeof(dir), "%s/1", root(s));
+	proc_listening(dir, listening_selected, &m);
+}
 
-		snprintf(path, sizeof(path), "%s/%s", root(s), files[f]);
-		fp = fopen(path, "re");
-		if (!fp)
-			continue;
-		while (fgets(line, sizeof(line), fp) && ls->n < LISTEN_MAX) {
-			unsigned int port, state;
-			unsigned long long inode;
-			char *colon;
+static bool holds_listener(void *ctx, uint64_t inode)
+{
+	struct port_match *m = ctx;
 
-			/* sl local:port rem:port st tx:rx tr:when retrnsmt uid timeout inode */
-			colon = strchr(line, ':');
-			colon = colon ? strchr(colon + 1, ':') : NULL;
-			if (!colon || sscanf(colon + 1, "%x %*s %x %*s %*s %*s %*s %*s %llu",
-					     &port, &state, &inode) != 3 || state != 0x0a)
-				continue;
-			for (size_t i = 0; i < s->nport; i++)
-				if (s->port[i] == port)
-					ls->inode[ls->n++] = inode;
-		}
-		fclose(fp);
-	}
+	for (size_t i = 0; i < m->ls->n; i++)
+		if (m->ls->inode[i] == inode)
+			m->found = true;
+	return !m->found;
 }
 
 static bool match_port(const struct selectors *s, uint32_t pid, const struct listen_set *ls)
 {
-	char path[384], link[64], dirpath[64];
-	struct dirent *de;
-	bool found = false;
-	DIR *d;
+	struct port_match m = { .ls = ls };
 
 	if (!ls->n)
 		return false;
-	snprintf(dirpath, sizeof(dirpath), "%s/%u/fd", root(s), pid);
-	d = opendir(dirpath);
-	if (!d)
-		return false;
-	while (!found && (de = readdir(d))) {
-		unsigned long long inode;
-		ssize_t n;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dirpath, de->d_name);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n <= 0)
-			continue;
-		link[n] = '\0';
-		if (sscanf(link, "socket:[%llu]", &inode) != 1)
-			continue;
-		for (size_t i = 0; i < ls->n; i++)
-			if (ls->inode[i] == inode)
-				found = true;
-	}
-	closedir(d);
-	return found;
+	proc_socket_fds(root(s), pid, SIZE_MAX, holds_listener, &m);
+	return m.found;
 }
 
 static bool match(const struct selectors *s, uint32_t pid, const struct listen_set *ls)
