@@ -302,17 +302,7 @@ static void conns_draw(struct conns_ctx *c, const struct loader *l, uint64_t now
 	if (!rows)
 		return;
 	got = conns_table_sorted(c->t, o->sort, rows, n);
-	{
-		int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(l->skel->maps.conns_drops);
-		uint64_t vals[ncpu > 0 ? ncpu : 1];
-
-		for (uint32_t key = 0; ncpu > 0 && key < KSPAN_CONNS_CNT_MAX; key++) {
-			if (bpf_map_lookup_elem(fd, &key, vals))
-				break;
-			for (int i = 0; i < ncpu; i++)
-				k[key] += vals[i];
-		}
-	}
+	loader_conns_counters(l, k);
 	for (size_t i = 0; i < got; i++)
 		match += conns_port_match(o, rows[i]);
 	if (tty)

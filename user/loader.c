@@ -534,15 +534,15 @@ int loader_ringbuf_fd(const struct loader *l)
 	return bpf_map__fd(l->skel->maps.events);
 }
 
-int loader_counters(const struct loader *l, uint64_t *out)
+int loader_percpu_sum(int fd, uint32_t n, uint64_t *out)
 {
-	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(l->skel->maps.drops);
+	int ncpu = libbpf_num_possible_cpus();
 	uint64_t vals[ncpu > 0 ? ncpu : 1];
 
+	memset(out, 0, n * sizeof(*out));
 	if (ncpu <= 0)
 		return ncpu;
-	for (uint32_t k = 0; k < KSPAN_CNT_MAX; k++) {
-		out[k] = 0;
+	for (uint32_t k = 0; k < n; k++) {
 		if (bpf_map_lookup_elem(fd, &k, vals))
 			return -errno;
 		for (int c = 0; c < ncpu; c++)
@@ -551,24 +551,16 @@ int loader_counters(const struct loader *l, uint64_t *out)
 	return 0;
 }
 
+int loader_counters(const struct loader *l, uint64_t *out)
+{
+	return loader_percpu_sum(bpf_map__fd(l->skel->maps.drops), KSPAN_CNT_MAX, out);
+}
+
 int loader_conns_counters(const struct loader *l, uint64_t *out)
 {
-	int ncpu = libbpf_num_possible_cpus(), fd;
-	uint64_t vals[ncpu > 0 ? ncpu : 1];
-
 	if (!l->conns)
 		return -ENOENT;
-	if (ncpu <= 0)
-		return ncpu;
-	fd = bpf_map__fd(l->skel->maps.conns_drops);
-	for (uint32_t k = 0; k < KSPAN_CONNS_CNT_MAX; k++) {
-		out[k] = 0;
-		if (bpf_map_lookup_elem(fd, &k, vals))
-			return -errno;
-		for (int c = 0; c < ncpu; c++)
-			out[k] += vals[c];
-	}
-	return 0;
+	return loader_percpu_sum(bpf_map__fd(l->skel->maps.conns_drops), KSPAN_CONNS_CNT_MAX, out);
 }
 
 void loader_stop(struct loader *l)

@@ -79,6 +79,8 @@ int loader_ringbuf_fd(const struct loader *l);
 /* Add pid to the kernel's filter (its later children follow). */
 int loader_trace_pid(struct loader *l, uint32_t pid);
 bool loader_pid_traced(const struct loader *l, uint32_t pid);
+/* Sum keys 0..n-1 of a per-CPU u64 array map over the CPUs into out[n]. */
+int loader_percpu_sum(int fd, uint32_t n, uint64_t *out);
 /* Sum the per-CPU counters into out[KSPAN_CNT_MAX]. */
 int loader_counters(const struct loader *l, uint64_t *out);
 /* The same for the conns programs, out[KSPAN_CONNS_CNT_MAX]; -ENOENT when

@@ -31,6 +31,7 @@
 #include <bpf/libbpf.h>
 
 #include "kspan.skel.h"
+#include "loader.h"
 #include "tls.h"
 
 #define TLS_LIBS_MAX		256
@@ -547,19 +548,7 @@ const struct tls_stats *tls_ctx_stats(const struct tls_ctx *t)
 
 int tls_counters(const struct tls_ctx *t, uint64_t *out)
 {
-	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(t->skel->maps.tls_counters);
-	uint64_t vals[ncpu > 0 ? ncpu : 1];
-
-	if (ncpu <= 0)
-		return ncpu;
-	for (uint32_t k = 0; k < KSPAN_TLS_CNT_MAX; k++) {
-		out[k] = 0;
-		if (bpf_map_lookup_elem(fd, &k, vals))
-			return -errno;
-		for (int c = 0; c < ncpu; c++)
-			out[k] += vals[c];
-	}
-	return 0;
+	return loader_percpu_sum(bpf_map__fd(t->skel->maps.tls_counters), KSPAN_TLS_CNT_MAX, out);
 }
 
 void tls_print_counters(const struct tls_ctx *t, FILE *f)
