@@ -22,6 +22,9 @@ enum kspan_tls_event_type {
 	KSPAN_EV_TLS_EXIT = 35,
 	/* struct kspan_tls_handshake_event: a handshake that completed */
 	KSPAN_EV_TLS_HANDSHAKE = 36,
+	/* struct kspan_tls_proc_event: a process forked from one that maps a
+	 * TLS library, sent only with a pid filter (per-process probes) */
+	KSPAN_EV_TLS_FORK = 37,
 };
 
 /* The library call behind a TLS data event (kspan_data_event.op). */
@@ -100,7 +103,7 @@ struct kspan_tls_go_cfg {
 
 /* A traced process ran execve, or one that maps a TLS library exited. */
 struct kspan_tls_proc_event {
-	__u32 type;		/* KSPAN_EV_TLS_EXEC or KSPAN_EV_TLS_EXIT */
+	__u32 type;		/* KSPAN_EV_TLS_EXEC, _EXIT or _FORK */
 	__u32 pid;		/* tgid */
 };
 

@@ -89,7 +89,7 @@ class Kspan:
         while time.time() < end:
             if self.proc.poll() is not None:
                 raise AssertionError(f"kspan exited early: {self.errfile.read_text()}")
-            if "kspan: tracing" in self.errfile.read_text():
+            if "kspan: info: tracing" in self.errfile.read_text():
                 return self
             time.sleep(0.05)
         raise TimeoutError("kspan did not start")
@@ -113,9 +113,9 @@ class Kspan:
         """The key=value counters kspan prints on exit."""
         out = {}
         for line in self.stderr.splitlines():
-            if not line.startswith("kspan: ") or "=" not in line:
+            if not line.startswith("kspan: info: ") or "=" not in line:
                 continue
-            group, _, rest = line[len("kspan: "):].partition(": ")
+            group, _, rest = line[len("kspan: info: "):].partition(": ")
             for kv in rest.split():
                 k, _, v = kv.partition("=")
                 if v.isdigit():

@@ -13,6 +13,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "log.h"
 #include "strutil.h"
 
 extern char **environ;
@@ -177,17 +178,16 @@ static int perr(struct cparse *p, unsigned line, const char *key, const char *fm
 
 static int perr(struct cparse *p, unsigned line, const char *key, const char *fmt, ...)
 {
+	char msg[512];
 	va_list ap;
 
 	if (!p->err)
 		return -1;
-	fprintf(p->err, "kspan: %s:%u: ", p->file, line);
-	if (key)
-		fprintf(p->err, "key '%s': ", key);
 	va_start(ap, fmt);
-	vfprintf(p->err, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', p->err);
+	log_to(p->err, KLOG_ERROR, "%s:%u: %s%s%s%s", p->file, line, key ? "key '" : "",
+	       key ? key : "", key ? "': " : "", msg);
 	return -1;
 }
 
@@ -745,14 +745,14 @@ int config_load(struct config *c, const struct config_schema *s, const char *pat
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (err)
-			fprintf(err, "kspan: failed to open config file %s: %s\n", path,
-				strerror(errno));
+			log_to(err, KLOG_ERROR, "failed to open config file %s: %s", path,
+			       strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
 		if (err)
-			fprintf(err, "kspan: config file %s is a directory: give the file\n",
-				path);
+			log_to(err, KLOG_ERROR, "config file %s is a directory: give the file",
+			       path);
 		close(fd);
 		return -1;
 	}
@@ -769,8 +769,8 @@ int config_load(struct config *c, const struct config_schema *s, const char *pat
 			continue;
 		if (r < 0) {
 			if (err)
-				fprintf(err, "kspan: failed to read config file %s: %s\n", path,
-					strerror(errno));
+				log_to(err, KLOG_ERROR, "failed to read config file %s: %s", path,
+				       strerror(errno));
 			free(buf);
 			close(fd);
 			return -1;
@@ -782,8 +782,8 @@ int config_load(struct config *c, const struct config_schema *s, const char *pat
 	close(fd);
 	if (got > CONFIG_FILE_MAX) {
 		if (err)
-			fprintf(err, "kspan: config file %s is larger than %d bytes\n", path,
-				CONFIG_FILE_MAX);
+			log_to(err, KLOG_ERROR, "config file %s is larger than %d bytes", path,
+			       CONFIG_FILE_MAX);
 		free(buf);
 		return -1;
 	}
@@ -820,8 +820,8 @@ int config_from_env(struct config *c, const struct config_schema *s, char *const
 
 			if (config_bool(v, &on)) {
 				if (err)
-					fprintf(err, "kspan: invalid %s='%s': expected true, false, "
-						"1 or 0\n", name, v);
+					log_to(err, KLOG_ERROR, "invalid %s='%s': expected true, false, "
+					       "1 or 0", name, v);
 				return -1;
 			}
 			if (config_push(c, o, NULL, 0, !on, 0, var))
@@ -843,7 +843,7 @@ int config_from_env(struct config *c, const struct config_schema *s, char *const
 					len--;
 				if (len && config_push(c, o, item, len, false, 0, var)) {
 					if (err)
-						fprintf(err, "kspan: %s: too many values\n", name);
+						log_to(err, KLOG_ERROR, "%s: too many values", name);
 					return -1;
 				}
 			}
@@ -863,8 +863,8 @@ int config_from_env(struct config *c, const struct config_schema *s, char *const
 				memcmp(name, *env, eq - *env) == 0;
 		}
 		if (!known && err)
-			fprintf(err, "kspan: ignoring %.*s: no option of that name (kspan --help)\n",
-				(int)(eq - *env), *env);
+			log_to(err, KLOG_WARN, "ignoring %.*s: no option of that name (kspan --help)",
+			       (int)(eq - *env), *env);
 	}
 	return 0;
 }
@@ -876,10 +876,10 @@ static void config_where(const struct config *c, const struct config_setting *s,
 	if (!err)
 		return;
 	if (c->src == CONFIG_SRC_FILE)
-		fprintf(err, "kspan: %s:%u: key '%s': invalid value (see above)\n",
-			c->file ? c->file : "config", s->line, s->opt->name);
+		log_to(err, KLOG_ERROR, "%s:%u: key '%s': invalid value (see above)",
+		       c->file ? c->file : "config", s->line, s->opt->name);
 	else if (c->src == CONFIG_SRC_ENV)
-		fprintf(err, "kspan: %s: invalid value (see above)\n", s->var);
+		log_to(err, KLOG_ERROR, "%s: invalid value (see above)", s->var);
 }
 
 static int config_apply_one(struct config *c, const struct config_setting *s,
@@ -893,7 +893,7 @@ static int config_apply_one(struct config *c, const struct config_setting *s,
 	 * string (comma lists). */
 	if (s->arg && !(arg = config_own(c, s->arg, strlen(s->arg)))) {
 		if (err)
-			fprintf(err, "kspan: out of memory\n");
+			log_to(err, KLOG_ERROR, "out of memory");
 		return -1;
 	}
 	if (fn(ctx, s->opt->val, arg)) {

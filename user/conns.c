@@ -19,6 +19,7 @@
 #include "ids.h"
 #include "kspan.skel.h"
 #include "loader.h"
+#include "log.h"
 
 #define CONNS_MAX_PIDS	256
 #define CONNS_MAX_PORTS	16
@@ -83,8 +84,7 @@ static int conns_parse_num(const char *s, const char *what, double lo, double hi
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno || end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "kspan: invalid %s '%s': expected a number from %g to %g\n",
-			what, s, lo, hi);
+		log_error("invalid %s '%s': expected a number from %g to %g", what, s, lo, hi);
 		return -1;
 	}
 	*out = v;
@@ -115,7 +115,7 @@ static int conns_parse_args(int argc, char **argv, struct conns_opts *o)
 		switch (c) {
 		case 'p':
 			if (o->npids >= CONNS_MAX_PIDS) {
-				fprintf(stderr, "kspan: at most %d --pid options\n", CONNS_MAX_PIDS);
+				log_error("at most %d --pid options", CONNS_MAX_PIDS);
 				return -1;
 			}
 			if (conns_parse_num(optarg, "pid", 1, 1u << 30, &v) || v != (uint32_t)v)
@@ -124,7 +124,7 @@ static int conns_parse_args(int argc, char **argv, struct conns_opts *o)
 			break;
 		case 'P':
 			if (o->nports >= CONNS_MAX_PORTS) {
-				fprintf(stderr, "kspan: at most %d --port options\n", CONNS_MAX_PORTS);
+				log_error("at most %d --port options", CONNS_MAX_PORTS);
 				return -1;
 			}
 			if (conns_parse_num(optarg, "port", 1, 65535, &v) || v != (uint16_t)v)
@@ -134,8 +134,8 @@ static int conns_parse_args(int argc, char **argv, struct conns_opts *o)
 		case 's':
 			c = conns_sort_by_name(optarg);
 			if (c < 0) {
-				fprintf(stderr, "kspan: unknown --sort '%s': use rtt, connect, "
-					"retrans, bytes or age\n", optarg);
+				log_error("unknown --sort '%s': use rtt, connect, "
+					  "retrans, bytes or age", optarg);
 				return -1;
 			}
 			o->sort = c;
@@ -175,8 +175,7 @@ static int conns_parse_args(int argc, char **argv, struct conns_opts *o)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "kspan: unexpected argument '%s' (see kspan conns --help)\n",
-			argv[optind]);
+		log_error("unexpected argument '%s' (see kspan conns --help)", argv[optind]);
 		return -1;
 	}
 	return 0;
@@ -344,13 +343,15 @@ int conns_main(int argc, char **argv)
 
 	if (conns_parse_args(argc, argv, &o))
 		return 2;
-	loader_set_verbose(o.verbose);
+	loader_log_init();
+	if (o.verbose)
+		log_set_level(KLOG_DEBUG);
 	if (loader_preflight())
 		return 1;
 	c.t = conns_table_new(o.max_conns, o.keep_ns);
 	if (!c.t) {
-		fprintf(stderr, "kspan: failed to allocate a table for %u connections: "
-			"out of memory (lower --max-conns)\n", o.max_conns);
+		log_error("failed to allocate a table for %u connections: "
+			  "out of memory (lower --max-conns)", o.max_conns);
 		return 1;
 	}
 	tty = isatty(STDOUT_FILENO);
@@ -362,7 +363,6 @@ int conns_main(int argc, char **argv)
 	lo.cap_len = 0;
 	lo.ringbuf_bytes = 8 << 20;
 	lo.max_socks = 65536;
-	lo.verbose = o.verbose;
 	lo.force_sock_hook = -1;
 	lo.conns = true;
 	err = loader_start(&l, &lo);
@@ -372,28 +372,27 @@ int conns_main(int argc, char **argv)
 	}
 	cfg.stats_interval_ns = o.interval_ns;
 	if (bpf_map_update_elem(bpf_map__fd(l.skel->maps.conns_cfg), &zero, &cfg, BPF_ANY)) {
-		fprintf(stderr, "kspan: failed to set the stats interval: %s\n", strerror(errno));
+		log_error("failed to set the stats interval: %s", strerror(errno));
 		err = 1;
 		goto cleanup;
 	}
 	rb = ring_buffer__new(loader_ringbuf_fd(&l), conns_handle_event, &c, NULL);
 	if (!rb) {
-		fprintf(stderr, "kspan: failed to open the ring buffer: %s\n", strerror(errno));
+		log_error("failed to open the ring buffer: %s", strerror(errno));
 		err = 1;
 		goto cleanup;
 	}
 	signal(SIGINT, conns_on_signal);
 	signal(SIGTERM, conns_on_signal);
-	fprintf(stderr, "kspan: watching connections of %s (Ctrl-C to stop)\n",
-		o.npids ? "the given processes" : "every process");
+	log_info("watching connections of %s (Ctrl-C to stop)",
+		 o.npids ? "the given processes" : "every process");
 
 	start = ids_mono_now();
 	while (!conns_exiting) {
 		/* Records come without wakeups: poll on a timer. */
 		err = ring_buffer__poll(rb, 100);
 		if (err < 0 && err != -EINTR) {
-			fprintf(stderr, "kspan: failed to read the ring buffer: %s\n",
-				strerror(-err));
+			log_error("failed to read the ring buffer: %s", strerror(-err));
 			break;
 		}
 		ring_buffer__consume(rb);
@@ -419,10 +418,10 @@ int conns_main(int argc, char **argv)
 	{
 		const struct conns_stats *st = conns_table_stats(c.t);
 
-		fprintf(stderr, "kspan: conns: records=%llu bad_records=%llu evicted_full=%llu "
-			"expired=%llu\n", (unsigned long long)st->records,
-			(unsigned long long)st->bad_records, (unsigned long long)st->evicted_full,
-			(unsigned long long)st->expired);
+		log_info("conns: records=%llu bad_records=%llu evicted_full=%llu "
+			 "expired=%llu", (unsigned long long)st->records,
+			 (unsigned long long)st->bad_records, (unsigned long long)st->evicted_full,
+			 (unsigned long long)st->expired);
 	}
 cleanup:
 	ring_buffer__free(rb);

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "otlp_internal.h"
 #include "proc.h"
 
@@ -116,6 +117,7 @@ static void otlp_log(struct otlp_exp *x, const char *fmt, ...)
 static void otlp_log(struct otlp_exp *x, const char *fmt, ...)
 {
 	uint64_t now = otlp_now();
+	char msg[1024];
 	va_list ap;
 
 	if (x->last_log_ns && now - x->last_log_ns < OTLP_LOG_GAP_NS) {
@@ -123,13 +125,13 @@ static void otlp_log(struct otlp_exp *x, const char *fmt, ...)
 		return;
 	}
 	x->last_log_ns = now;
-	fputs("kspan: otlp: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (x->log_suppressed)
-		fprintf(stderr, " (%llu similar messages suppressed)", x->log_suppressed);
-	fputc('\n', stderr);
+		log_warn("otlp: %s (%llu similar messages suppressed)", msg, x->log_suppressed);
+	else
+		log_warn("otlp: %s", msg);
 	x->log_suppressed = 0;
 }
 
@@ -223,9 +225,9 @@ void otlp_exporter_publish(struct exporter *e, const struct tcpm *tcp,
 				free(x->tcp_res);
 				x->tcp_pub = x->tcp_cur = NULL;
 				x->tcp_res = NULL;
-				fprintf(stderr, "kspan: otlp: failed to allocate room for %zu TCP "
-					"metric series: out of memory; TCP metrics are not sent\n",
-					cap);
+				log_warn("otlp: failed to allocate room for %zu TCP "
+					 "metric series: out of memory; TCP metrics are not sent",
+					 cap);
 				x->tcp_nomem = true;
 				tcp = NULL;
 			} else {
@@ -1020,11 +1022,11 @@ void otlp_exporter_print_counters(struct exporter *e, FILE *f)
 	struct otlp_stats st;
 
 	otlp_exporter_stats(e, &st);
-	fprintf(f, "kspan: otlp: received=%llu sent=%llu failed=%llu retried=%llu dropped=%llu "
-		"rejected=%llu queue=%llu queue_max=%llu requests=%llu metric_requests=%llu "
-		"metric_failed=%llu metric_points=%llu\n", st.received, st.sent, st.failed,
-		st.retries, st.dropped, st.rejected, st.queue, st.queue_max, st.requests,
-		st.metric_requests, st.metric_failed, st.metric_points);
+	log_to(f, KLOG_INFO, "otlp: received=%llu sent=%llu failed=%llu retried=%llu dropped=%llu "
+	       "rejected=%llu queue=%llu queue_max=%llu requests=%llu metric_requests=%llu "
+	       "metric_failed=%llu metric_points=%llu", st.received, st.sent, st.failed,
+	       st.retries, st.dropped, st.rejected, st.queue, st.queue_max, st.requests,
+	       st.metric_requests, st.metric_failed, st.metric_points);
 }
 
 static void otlp_curl_init(void)
@@ -1076,16 +1078,15 @@ struct exporter *otlp_exporter_new(const struct otlp_config *c)
 	x->base.flush = otlp_flush;
 	x->base.destroy = otlp_destroy;
 	if (pthread_create(&x->thr, NULL, otlp_thread, x)) {
-		fprintf(stderr, "kspan: failed to start the OTLP export thread: %s\n",
-			strerror(errno));
+		log_error("failed to start the OTLP export thread: %s", strerror(errno));
 		otlp_destroy(&x->base);
 		return NULL;
 	}
 	x->thr_started = true;
 	return &x->base;
 nomem:
-	fprintf(stderr, "kspan: failed to allocate the OTLP export queue of %u spans: out of "
-		"memory (lower --otlp-queue-size)\n", c->queue_size);
+	log_error("failed to allocate the OTLP export queue of %u spans: out of "
+		  "memory (lower --otlp-queue-size)", c->queue_size);
 	if (x) {
 		otlp_metrics_free(x->metrics);
 		free(x->q);

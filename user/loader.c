@@ -16,6 +16,7 @@
 #include "kspan.skel.h"
 #include "kspan_conns.h"
 #include "loader.h"
+#include "log.h"
 
 const char *const sock_hook_names[SOCK_HOOK_MAX] = {
 	[SOCK_HOOK_FENTRY] = "fentry tcp_sendmsg/tcp_recvmsg",
@@ -29,18 +30,18 @@ const char *const sys_hook_names[SYS_HOOK_MAX] = {
 	[SYS_HOOK_RAW_TP] = "raw_tp sys_enter/sys_exit",
 };
 
-static bool verbose;
-
+/* libbpf's warnings and notes are kspan's debug lines (fallbacks while
+ * probing make warnings that are no fault); its own debug output is left out. */
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
 {
-	if (level == LIBBPF_DEBUG || !verbose)
+	if (level == LIBBPF_DEBUG || !log_on(KLOG_DEBUG))
 		return 0;
-	return vfprintf(stderr, fmt, args);
+	log_vto(stderr, KLOG_DEBUG, fmt, args);
+	return 0;
 }
 
-void loader_set_verbose(bool v)
+void loader_log_init(void)
 {
-	verbose = v;
 	libbpf_set_print(libbpf_print);
 }
 
@@ -57,21 +58,19 @@ int loader_preflight(void)
 	struct __user_cap_data_struct data[2] = {};
 
 	if (syscall(SYS_capget, &hdr, data)) {
-		fprintf(stderr, "kspan: failed to read capabilities: %s\n", strerror(errno));
+		log_error("failed to read capabilities: %s", strerror(errno));
 		return -errno;
 	}
 	if (!has_cap(data, CAP_SYS_ADMIN) &&
 	    !(has_cap(data, CAP_BPF) && has_cap(data, CAP_PERFMON))) {
-		fprintf(stderr,
-			"kspan: needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) to load BPF programs: "
-			"run as root, or grant them (setcap cap_bpf,cap_perfmon,cap_net_admin,"
-			"cap_sys_ptrace,cap_dac_read_search+ep build/kspan)\n");
+		log_error("needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) to load BPF programs: "
+			  "run as root, or grant them (setcap cap_bpf,cap_perfmon,cap_net_admin,"
+			  "cap_sys_ptrace,cap_dac_read_search+ep build/kspan)");
 		return -EPERM;
 	}
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
-		fprintf(stderr,
-			"kspan: kernel BTF not found at /sys/kernel/btf/vmlinux: kspan needs a "
-			"kernel built with CONFIG_DEBUG_INFO_BTF=y (most distribution kernels since 5.4 are)\n");
+		log_error("kernel BTF not found at /sys/kernel/btf/vmlinux: kspan needs a "
+			  "kernel built with CONFIG_DEBUG_INFO_BTF=y (most distribution kernels since 5.4 are)");
 		return -ENOENT;
 	}
 	return 0;
@@ -307,14 +306,14 @@ static int add_pids(struct kspan_bpf *s, const uint32_t *pids, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "/proc/%u", pids[i]);
 		if (access(path, F_OK)) {
-			fprintf(stderr, "kspan: no process with pid %u: check the --pid value "
-				"(it may have exited)\n", pids[i]);
+			log_error("no process with pid %u: check the --pid value "
+				  "(it may have exited)", pids[i]);
 			return -ESRCH;
 		}
 		err = pid_set(fd, pids[i]);
 		if (err) {
-			fprintf(stderr, "kspan: failed to add pid %u to the filter: %s\n",
-				pids[i], strerror(-err));
+			log_error("failed to add pid %u to the filter: %s",
+				  pids[i], strerror(-err));
 			return err;
 		}
 	}
@@ -370,30 +369,30 @@ static int attach_inject(struct loader *l)
 
 	err = cgroup2_path(path, sizeof(path));
 	if (err) {
-		fprintf(stderr, "kspan: --inject-traceparent needs the cgroup v2 hierarchy, "
-			"and none is mounted: mount -t cgroup2 none /sys/fs/cgroup/unified\n");
+		log_error("--inject-traceparent needs the cgroup v2 hierarchy, "
+			  "and none is mounted: mount -t cgroup2 none /sys/fs/cgroup/unified");
 		return err;
 	}
 	l->cgroup_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (l->cgroup_fd < 0) {
 		err = -errno;
-		fprintf(stderr, "kspan: failed to open cgroup %s: %s\n", path, strerror(errno));
+		log_error("failed to open cgroup %s: %s", path, strerror(errno));
 		return err;
 	}
 	err = bpf_prog_attach(bpf_program__fd(s->progs.inject_msg),
 			      bpf_map__fd(s->maps.inj_hash), BPF_SK_MSG_VERDICT, 0);
 	if (err) {
 		err = -errno;
-		fprintf(stderr, "kspan: failed to attach the sk_msg program: %s "
-			"(needs CAP_NET_ADMIN)\n", strerror(errno));
+		log_error("failed to attach the sk_msg program: %s "
+			  "(needs CAP_NET_ADMIN)", strerror(errno));
 		goto fail;
 	}
 	l->msg_attached = true;
 	l->sockops_link = bpf_program__attach_cgroup(s->progs.inject_sockops, l->cgroup_fd);
 	if (!l->sockops_link) {
 		err = -errno;
-		fprintf(stderr, "kspan: failed to attach sock_ops to cgroup %s: %s "
-			"(needs CAP_NET_ADMIN)\n", path, strerror(errno));
+		log_error("failed to attach sock_ops to cgroup %s: %s "
+			  "(needs CAP_NET_ADMIN)", path, strerror(errno));
 		goto fail;
 	}
 	return 0;
@@ -472,9 +471,9 @@ static int try_load(struct loader *l, const struct loader_opts *o,
 	if (!err || o->conns || !o->tcp || *fatal)
 		return err;
 	if (!try_load_one(l, o, sys, sock, false, fatal)) {
-		fprintf(stderr, "kspan: the TCP figure programs failed to load (%s): spans carry "
-			"no TCP figures and no TCP metrics are sent (-v shows the verifier "
-			"log)\n", strerror(-err));
+		log_warn("the TCP figure programs failed to load (%s): spans carry "
+			 "no TCP figures and no TCP metrics are sent (-v shows the verifier "
+			 "log)", strerror(-err));
 		return 0;
 	}
 	return err;
@@ -488,10 +487,10 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 	memset(l, 0, sizeof(*l));
 	loader_probe(&l->probe);
 	if (o->force_sock_hook >= 0 && l->probe.sock_err[o->force_sock_hook]) {
-		fprintf(stderr, "kspan: --sock-hook %s is unavailable on this kernel: %s (%s); "
-			"run 'kspan probe' to see which hooks work\n",
-			sock_hook_names[o->force_sock_hook], l->probe.sock_why[o->force_sock_hook],
-			strerror(-l->probe.sock_err[o->force_sock_hook]));
+		log_error("--sock-hook %s is unavailable on this kernel: %s (%s); "
+			  "run 'kspan probe' to see which hooks work",
+			  sock_hook_names[o->force_sock_hook], l->probe.sock_why[o->force_sock_hook],
+			  strerror(-l->probe.sock_err[o->force_sock_hook]));
 		return l->probe.sock_err[o->force_sock_hook];
 	}
 	for (int sys = 0; sys < SYS_HOOK_MAX; sys++) {
@@ -508,14 +507,13 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 				return 0;
 			if (fatal)
 				return err;
-			if (verbose)
-				fprintf(stderr, "kspan: %s with %s failed: %s; trying the next\n",
-					sys_hook_names[sys], sock_hook_names[sock], strerror(-err));
+			log_debug("%s with %s failed: %s; trying the next", sys_hook_names[sys],
+				  sock_hook_names[sock], strerror(-err));
 		}
 	}
-	fprintf(stderr, "kspan: failed to load and attach the BPF programs: %s "
-		"(run 'kspan probe' to see what this kernel supports, and -v for the verifier log)\n",
-		strerror(-err));
+	log_error("failed to load and attach the BPF programs: %s "
+		  "(run 'kspan probe' to see what this kernel supports, and -v for the verifier log)",
+		  strerror(-err));
 	return err;
 }
 

@@ -40,7 +40,6 @@ struct loader_opts {
 	uint32_t cap_len;	/* payload bytes per event */
 	uint32_t ringbuf_bytes;
 	uint32_t max_socks;
-	bool verbose;
 	int force_sock_hook;	/* -1: choose; else the only enum sock_hook tried */
 	bool conns;		/* load the conns_* programs (kspan conns) */
 	bool tcp;		/* load them if this kernel can (tracing: TCP
@@ -67,7 +66,8 @@ struct loader {
 extern const char *const sock_hook_names[SOCK_HOOK_MAX];
 extern const char *const sys_hook_names[SYS_HOOK_MAX];
 
-void loader_set_verbose(bool verbose);
+/* Route libbpf's messages through kspan's log (debug level). */
+void loader_log_init(void);
 /* enum sock_hook by its short name (fentry, kprobe, tp, fdwalk), or -1. */
 int loader_sock_hook_by_name(const char *name);
 /* Check privileges and BTF; on failure print what to do and return -errno. */

@@ -16,6 +16,7 @@
 #include "export.h"
 #include "ids.h"
 #include "loader.h"
+#include "log.h"
 #include "naming.h"
 #include "nest.h"
 #include "otlp.h"
@@ -90,12 +91,23 @@ static const char usage[] =
 "      --no-tls           do not attach uprobes to TLS libraries (OpenSSL,\n"
 "                         GnuTLS, node) and Go's crypto/tls: HTTPS is then\n"
 "                         not traced\n"
+"      --tls-probes shared|process\n"
+"                         shared (default): one set of TLS uprobes per library\n"
+"                         file, which every process mapping it runs into;\n"
+"                         process: with a selector, each traced process gets\n"
+"                         its own and others never stop at one (a new program\n"
+"                         is probed once kspan sees its exec, so a short-lived\n"
+"                         one's first calls can be missed)\n"
 "      --sock-hook NAME   use only this way of finding the socket of a read or\n"
 "                         write: fentry, kprobe, tp or fdwalk (default: the\n"
 "                         first that works, in that order; see kspan probe)\n"
 "      --config FILE      read settings from this YAML file (see below)\n"
-"  -v, --verbose          libbpf messages and counters every 5 s on stderr\n"
-"                         (with an 'info: self:' line of kspan's own)\n"
+"      --log-level LEVEL  error, warn, info (default) or debug: the least\n"
+"                         important messages written to stderr, each a line\n"
+"                         'kspan: LEVEL: ...'\n"
+"  -v, --verbose          --log-level debug: libbpf messages, probes attached,\n"
+"                         the service name of each process, and every 5 s the\n"
+"                         counters (with an 'info: self:' line of kspan's own)\n"
 "  -h, --help             this text\n"
 "      --version          print the version\n"
 "\n"
@@ -135,7 +147,6 @@ struct opts {
 	uint32_t linger_ms;
 	uint32_t idle_s;
 	uint32_t max_conns;
-	bool verbose;
 	bool no_pairing;
 	const char *baggage_keys[H1_BAGGAGE_KEYS];
 	size_t nbaggage;
@@ -146,6 +157,7 @@ struct opts {
 	struct selectors sel;
 	bool inject;
 	bool no_tls;
+	bool tls_per_process;
 };
 
 static int parse_u32(const char *s, const char *what, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -156,8 +168,7 @@ static int parse_u32(const char *s, const char *what, uint32_t lo, uint32_t hi, 
 	errno = 0;
 	v = strtoul(s, &end, 10);
 	if (errno || end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "kspan: invalid %s '%s': expected a number from %u to %u\n",
-			what, s, lo, hi);
+		log_error("invalid %s '%s': expected a number from %u to %u", what, s, lo, hi);
 		return -1;
 	}
 	*out = v;
@@ -169,7 +180,7 @@ static void trace_selected(void *ctx, uint32_t pid)
 	struct loader *l = ctx;
 
 	if (!loader_pid_traced(l, pid) && loader_trace_pid(l, pid) == 0)
-		fprintf(stderr, "kspan: tracing pid %u (selected)\n", pid);
+		log_info("tracing pid %u (selected)", pid);
 }
 
 static int cmd_probe(int argc, char **argv)
@@ -219,7 +230,7 @@ static int cmd_probe(int argc, char **argv)
 enum {
 	OPT_CAP = 256, OPT_LINGER, OPT_IDLE, OPT_MAXCONNS, OPT_VERSION, OPT_NOPAIR, OPT_BAGGAGE,
 	OPT_SOCKHOOK, OPT_QALLOW, OPT_INJECT, OPT_EXE, OPT_PORT, OPT_CGROUP, OPT_CID, OPT_NOTLS,
-	OPT_CONFIG,
+	OPT_CONFIG, OPT_LOGLEVEL, OPT_TLSPROBES,
 };
 static const struct option longopts[] = {
 	{ "pid", required_argument, NULL, 'p' },
@@ -240,7 +251,9 @@ static const struct option longopts[] = {
 	{ "cgroup", required_argument, NULL, OPT_CGROUP },
 	{ "container-id", required_argument, NULL, OPT_CID },
 	{ "no-tls", no_argument, NULL, OPT_NOTLS },
+	{ "tls-probes", required_argument, NULL, OPT_TLSPROBES },
 	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -281,7 +294,7 @@ static int apply_opt(void *ctx, int c, char *arg)
 	switch (c) {
 	case 'p':
 		if (o->npids >= MAX_PIDS) {
-			fprintf(stderr, "kspan: at most %d --pid options\n", MAX_PIDS);
+			log_error("at most %d --pid options", MAX_PIDS);
 			return -1;
 		}
 		if (parse_u32(arg, "pid", 1, 1u << 30, &v))
@@ -291,9 +304,7 @@ static int apply_opt(void *ctx, int c, char *arg)
 	case 'e':
 		if (strcmp(arg, "tree") && strcmp(arg, "otlp-json") &&
 		    strcmp(arg, "otlp")) {
-			fprintf(stderr, "kspan: unknown exporter '%s': use tree, otlp or "
-				"otlp-json\n",
-				arg);
+			log_error("unknown exporter '%s': use tree, otlp or otlp-json", arg);
 			return -1;
 		}
 		o->exporter = arg;
@@ -336,12 +347,18 @@ static int apply_opt(void *ctx, int c, char *arg)
 	case OPT_NOTLS:
 		o->no_tls = true;
 		break;
+	case OPT_TLSPROBES:
+		if (strcmp(arg, "shared") && strcmp(arg, "process")) {
+			log_error("invalid --tls-probes '%s': use shared or process", arg);
+			return -1;
+		}
+		o->tls_per_process = strcmp(arg, "process") == 0;
+		break;
 	case OPT_QALLOW:
 		for (char *save = NULL, *k = strtok_r(arg, ",", &save); k;
 		     k = strtok_r(NULL, ",", &save)) {
 			if (o->redact.nallow >= REDACT_ALLOW_MAX) {
-				fprintf(stderr, "kspan: at most %d --query-allow names\n",
-					REDACT_ALLOW_MAX);
+				log_error("at most %d --query-allow names", REDACT_ALLOW_MAX);
 				return -1;
 			}
 			o->redact.allow[o->redact.nallow++] = k;
@@ -350,8 +367,8 @@ static int apply_opt(void *ctx, int c, char *arg)
 	case OPT_SOCKHOOK:
 		o->sock_hook = loader_sock_hook_by_name(arg);
 		if (o->sock_hook < 0) {
-			fprintf(stderr, "kspan: unknown --sock-hook '%s': use fentry, kprobe, tp "
-				"or fdwalk\n", arg);
+			log_error("unknown --sock-hook '%s': use fentry, kprobe, tp "
+				  "or fdwalk", arg);
 			return -1;
 		}
 		break;
@@ -362,16 +379,25 @@ static int apply_opt(void *ctx, int c, char *arg)
 		for (char *save = NULL, *k = strtok_r(arg, ",", &save); k;
 		     k = strtok_r(NULL, ",", &save)) {
 			if (o->nbaggage >= H1_BAGGAGE_KEYS) {
-				fprintf(stderr, "kspan: at most %d --baggage-attributes keys\n",
-					H1_BAGGAGE_KEYS);
+				log_error("at most %d --baggage-attributes keys", H1_BAGGAGE_KEYS);
 				return -1;
 			}
 			o->baggage_keys[o->nbaggage++] = k;
 		}
 		break;
 	case 'v':
-		o->verbose = true;
+		log_set_level(KLOG_DEBUG);
 		break;
+	case OPT_LOGLEVEL: {
+		enum log_level lv;
+
+		if (log_level_parse(arg, &lv)) {
+			log_error("invalid --log-level '%s': use error, warn, info or debug", arg);
+			return -1;
+		}
+		log_set_level(lv);
+		break;
+	}
 	case OPT_CONFIG:
 		break;		/* read before any other option */
 	default:
@@ -424,13 +450,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		if (c == OPT_CONFIG)
 			path = optarg;
 		if (config_add(&cfg[CONFIG_SRC_CMDLINE], opt, optarg)) {
-			fprintf(stderr, "kspan: too many options (at most %d)\n",
-				CONFIG_SETTINGS_MAX);
+			log_error("too many options (at most %d)", CONFIG_SETTINGS_MAX);
 			return -1;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "kspan: unexpected argument '%s' (see kspan --help)\n", argv[optind]);
+		log_error("unexpected argument '%s' (see kspan --help)", argv[optind]);
 		return -1;
 	}
 	if (!path && getenv("KSPAN_CONFIG") && *getenv("KSPAN_CONFIG"))
@@ -473,83 +498,83 @@ static void print_counters(const struct loader *l, const struct kspan_app *a,
 	uint64_t k[KSPAN_CNT_MAX] = {};
 
 	loader_counters(l, k);
-	fprintf(f, "kspan: bpf: events=%llu ringbuf_drops=%llu active_full=%llu socks_full=%llu "
-		"socks_stale=%llu read_faults=%llu truncated=%llu\n",
-		(unsigned long long)k[KSPAN_CNT_EVENTS], (unsigned long long)k[KSPAN_CNT_RB_FULL],
-		(unsigned long long)k[KSPAN_CNT_ACTIVE_FULL], (unsigned long long)k[KSPAN_CNT_SOCKS_FULL],
-		(unsigned long long)k[KSPAN_CNT_SOCKS_STALE],
-		(unsigned long long)k[KSPAN_CNT_READ_FAULT], (unsigned long long)k[KSPAN_CNT_TRUNCATED]);
-	fprintf(f, "kspan: events: received=%llu data=%llu bad_records=%llu not_http_events=%llu "
-		"not_http_bytes=%llu not_http_conns=%llu\n",
-		(unsigned long long)a->st.events, (unsigned long long)a->st.data_events,
-		(unsigned long long)a->st.bad_records, (unsigned long long)a->st.skipped_other,
-		(unsigned long long)a->st.skipped_bytes, (unsigned long long)a->st.not_http_conns);
-	fprintf(f, "kspan: conns: open=%u opened=%llu closed=%llu evicted_idle=%llu evicted_full=%llu "
-		"no_memory=%llu table_bytes=%zu\n",
-		conn_count(a->conns), (unsigned long long)cs->opened, (unsigned long long)cs->closed,
-		(unsigned long long)cs->evicted_idle, (unsigned long long)cs->evicted_full,
-		(unsigned long long)cs->no_memory, app_bytes(a));
-	fprintf(f, "kspan: http1: requests=%llu responses=%llu spans=%llu parse_errors=%llu "
-		"head_too_large=%llu lost_events=%llu orphan_responses=%llu unanswered=%llu "
-		"pipeline_full=%llu pool_exhausted=%llu\n",
-		(unsigned long long)h->requests, (unsigned long long)h->responses,
-		(unsigned long long)h->spans, (unsigned long long)h->parse_errors,
-		(unsigned long long)h->head_too_large, (unsigned long long)h->lost_events,
-		(unsigned long long)h->orphan_responses, (unsigned long long)h->unanswered,
-		(unsigned long long)h->pipeline_full, (unsigned long long)h->pool_exhausted);
+	log_to(f, KLOG_INFO, "bpf: events=%llu ringbuf_drops=%llu active_full=%llu socks_full=%llu "
+	       "socks_stale=%llu read_faults=%llu truncated=%llu",
+	       (unsigned long long)k[KSPAN_CNT_EVENTS], (unsigned long long)k[KSPAN_CNT_RB_FULL],
+	       (unsigned long long)k[KSPAN_CNT_ACTIVE_FULL], (unsigned long long)k[KSPAN_CNT_SOCKS_FULL],
+	       (unsigned long long)k[KSPAN_CNT_SOCKS_STALE],
+	       (unsigned long long)k[KSPAN_CNT_READ_FAULT], (unsigned long long)k[KSPAN_CNT_TRUNCATED]);
+	log_to(f, KLOG_INFO, "events: received=%llu data=%llu bad_records=%llu not_http_events=%llu "
+	       "not_http_bytes=%llu not_http_conns=%llu",
+	       (unsigned long long)a->st.events, (unsigned long long)a->st.data_events,
+	       (unsigned long long)a->st.bad_records, (unsigned long long)a->st.skipped_other,
+	       (unsigned long long)a->st.skipped_bytes, (unsigned long long)a->st.not_http_conns);
+	log_to(f, KLOG_INFO, "conns: open=%u opened=%llu closed=%llu evicted_idle=%llu evicted_full=%llu "
+	       "no_memory=%llu table_bytes=%zu",
+	       conn_count(a->conns), (unsigned long long)cs->opened, (unsigned long long)cs->closed,
+	       (unsigned long long)cs->evicted_idle, (unsigned long long)cs->evicted_full,
+	       (unsigned long long)cs->no_memory, app_bytes(a));
+	log_to(f, KLOG_INFO, "http1: requests=%llu responses=%llu spans=%llu parse_errors=%llu "
+	       "head_too_large=%llu lost_events=%llu orphan_responses=%llu unanswered=%llu "
+	       "pipeline_full=%llu pool_exhausted=%llu",
+	       (unsigned long long)h->requests, (unsigned long long)h->responses,
+	       (unsigned long long)h->spans, (unsigned long long)h->parse_errors,
+	       (unsigned long long)h->head_too_large, (unsigned long long)h->lost_events,
+	       (unsigned long long)h->orphan_responses, (unsigned long long)h->unanswered,
+	       (unsigned long long)h->pipeline_full, (unsigned long long)h->pool_exhausted);
 	{
 		const struct h2_stats *h2 = h2_ctx_stats(a->h2);
 
-		fprintf(f, "kspan: http2: conns=%llu streams=%llu spans=%llu blocks=%llu "
-			"blocks_lost=%llu hpack_errors=%llu hpack_unknown=%llu resets=%llu "
-			"protocol_errors=%llu lost_events=%llu streams_full=%llu malformed=%llu "
-			"orphan_responses=%llu unanswered=%llu no_role=%llu pool_exhausted=%llu "
-			"span_alloc_failed=%llu upgrades=%llu nest_refused=%llu\n",
-			(unsigned long long)h2->sessions, (unsigned long long)h2->requests,
-			(unsigned long long)h2->spans, (unsigned long long)h2->header_blocks,
-			(unsigned long long)h2->blocks_lost, (unsigned long long)h2->hpack_errors,
-			(unsigned long long)h2->hpack_unknown, (unsigned long long)h2->resets,
-			(unsigned long long)h2->protocol_errors, (unsigned long long)h2->lost_events,
-			(unsigned long long)h2->streams_full, (unsigned long long)h2->malformed,
-			(unsigned long long)h2->orphan_responses, (unsigned long long)h2->unanswered,
-			(unsigned long long)h2->no_role,
-			(unsigned long long)(h2->pool_exhausted + h2->sessions_full),
-			(unsigned long long)h2->span_alloc_failed,
-			(unsigned long long)h2->upgrades, (unsigned long long)h2->nest_refused);
+		log_to(f, KLOG_INFO, "http2: conns=%llu streams=%llu spans=%llu blocks=%llu "
+		       "blocks_lost=%llu hpack_errors=%llu hpack_unknown=%llu resets=%llu "
+		       "protocol_errors=%llu lost_events=%llu streams_full=%llu malformed=%llu "
+		       "orphan_responses=%llu unanswered=%llu no_role=%llu pool_exhausted=%llu "
+		       "span_alloc_failed=%llu upgrades=%llu nest_refused=%llu",
+		       (unsigned long long)h2->sessions, (unsigned long long)h2->requests,
+		       (unsigned long long)h2->spans, (unsigned long long)h2->header_blocks,
+		       (unsigned long long)h2->blocks_lost, (unsigned long long)h2->hpack_errors,
+		       (unsigned long long)h2->hpack_unknown, (unsigned long long)h2->resets,
+		       (unsigned long long)h2->protocol_errors, (unsigned long long)h2->lost_events,
+		       (unsigned long long)h2->streams_full, (unsigned long long)h2->malformed,
+		       (unsigned long long)h2->orphan_responses, (unsigned long long)h2->unanswered,
+		       (unsigned long long)h2->no_role,
+		       (unsigned long long)(h2->pool_exhausted + h2->sessions_full),
+		       (unsigned long long)h2->span_alloc_failed,
+		       (unsigned long long)h2->upgrades, (unsigned long long)h2->nest_refused);
 	}
 	{
 		const struct tracectx_stats *tc = h1_ctx_context_stats(a->h1);
 
-		fprintf(f, "kspan: inject: injected=%llu skipped=%llu failed=%llu unmatched=%llu "
-			"context_unseen=%llu tracestate_capped=%llu baggage_capped=%llu "
-			"props_dropped=%llu\n",
-			(unsigned long long)k[KSPAN_CNT_INJECTED],
-			(unsigned long long)k[KSPAN_CNT_INJECT_SKIPPED],
-			(unsigned long long)k[KSPAN_CNT_INJECT_FAILED],
-			(unsigned long long)h->injected_unmatched,
-			(unsigned long long)h->context_unseen,
-			(unsigned long long)k[KSPAN_CNT_TRACESTATE_CAPPED],
-			(unsigned long long)k[KSPAN_CNT_BAGGAGE_CAPPED],
-			(unsigned long long)k[KSPAN_CNT_PROPS_DROPPED]);
-		fprintf(f, "kspan: context: valid=%llu traceparent_invalid=%llu "
-			"traceparent_duplicate=%llu tracestate_invalid=%llu b3_invalid=%llu "
-			"jaeger_invalid=%llu baggage_invalid=%llu\n",
-			(unsigned long long)h->context_in,
-			(unsigned long long)tc->traceparent_invalid,
-			(unsigned long long)tc->traceparent_duplicate,
-			(unsigned long long)tc->tracestate_invalid,
-			(unsigned long long)tc->b3_invalid, (unsigned long long)tc->jaeger_invalid,
-			(unsigned long long)tc->baggage_invalid);
+		log_to(f, KLOG_INFO, "inject: injected=%llu skipped=%llu failed=%llu unmatched=%llu "
+		       "context_unseen=%llu tracestate_capped=%llu baggage_capped=%llu "
+		       "props_dropped=%llu",
+		       (unsigned long long)k[KSPAN_CNT_INJECTED],
+		       (unsigned long long)k[KSPAN_CNT_INJECT_SKIPPED],
+		       (unsigned long long)k[KSPAN_CNT_INJECT_FAILED],
+		       (unsigned long long)h->injected_unmatched,
+		       (unsigned long long)h->context_unseen,
+		       (unsigned long long)k[KSPAN_CNT_TRACESTATE_CAPPED],
+		       (unsigned long long)k[KSPAN_CNT_BAGGAGE_CAPPED],
+		       (unsigned long long)k[KSPAN_CNT_PROPS_DROPPED]);
+		log_to(f, KLOG_INFO, "context: valid=%llu traceparent_invalid=%llu "
+		       "traceparent_duplicate=%llu tracestate_invalid=%llu b3_invalid=%llu "
+		       "jaeger_invalid=%llu baggage_invalid=%llu",
+		       (unsigned long long)h->context_in,
+		       (unsigned long long)tc->traceparent_invalid,
+		       (unsigned long long)tc->traceparent_duplicate,
+		       (unsigned long long)tc->tracestate_invalid,
+		       (unsigned long long)tc->b3_invalid, (unsigned long long)tc->jaeger_invalid,
+		       (unsigned long long)tc->baggage_invalid);
 	}
-	fprintf(f, "kspan: spans: exported=%llu traces=%llu dropped=%llu flushed_early=%llu "
-		"paired=%llu nested=%llu nest_ambiguous=%llu nest_stale=%llu nest_full=%llu "
-		"link_refused=%llu sampled_out=%llu\n",
-		(unsigned long long)ts->spans_out, (unsigned long long)ts->traces_out,
-		(unsigned long long)(ts->dropped + h->span_alloc_failed),
-		(unsigned long long)ts->flushed_early, (unsigned long long)ts->paired,
-		(unsigned long long)ts->nested, (unsigned long long)ns->ambiguous,
-		(unsigned long long)ns->stale, (unsigned long long)ns->full,
-		(unsigned long long)ts->link_refused, (unsigned long long)ts->sampled_out);
+	log_to(f, KLOG_INFO, "spans: exported=%llu traces=%llu dropped=%llu flushed_early=%llu "
+	       "paired=%llu nested=%llu nest_ambiguous=%llu nest_stale=%llu nest_full=%llu "
+	       "link_refused=%llu sampled_out=%llu",
+	       (unsigned long long)ts->spans_out, (unsigned long long)ts->traces_out,
+	       (unsigned long long)(ts->dropped + h->span_alloc_failed),
+	       (unsigned long long)ts->flushed_early, (unsigned long long)ts->paired,
+	       (unsigned long long)ts->nested, (unsigned long long)ns->ambiguous,
+	       (unsigned long long)ns->stale, (unsigned long long)ns->full,
+	       (unsigned long long)ts->link_refused, (unsigned long long)ts->sampled_out);
 	if (a->tcp) {
 		uint64_t kc[KSPAN_CONNS_CNT_MAX] = {};
 
@@ -600,23 +625,20 @@ int main(int argc, char **argv)
 	FILE *out = stdout;
 	int err;
 
+	loader_log_init();
 	if (argc > 1 && strcmp(argv[1], "conns") == 0)
 		return conns_main(argc - 1, argv + 1);
-	if (argc > 1 && strcmp(argv[1], "probe") == 0) {
-		loader_set_verbose(false);
+	if (argc > 1 && strcmp(argv[1], "probe") == 0)
 		return cmd_probe(argc - 1, argv + 1);
-	}
 	opts_init(&o);
 	if (parse_args(argc, argv, &o))
 		return 2;
-	loader_set_verbose(o.verbose);
-	if (o.verbose)
+	if (log_on(KLOG_DEBUG))
 		naming_set_log(stderr);
 	if (o.output) {
 		out = fopen(o.output, "w");
 		if (!out) {
-			fprintf(stderr, "kspan: failed to open output file %s: %s\n", o.output,
-				strerror(errno));
+			log_error("failed to open output file %s: %s", o.output, strerror(errno));
 			return 1;
 		}
 	}
@@ -629,8 +651,8 @@ int main(int argc, char **argv)
 
 	ids_init();
 	if (app_init(&app, o.max_conns, 4096, (uint64_t)o.linger_ms * 1000000, !o.no_pairing)) {
-		fprintf(stderr, "kspan: failed to allocate tables for %u connections: out of memory "
-			"(lower --max-conns)\n", o.max_conns);
+		log_error("failed to allocate tables for %u connections: out of memory "
+			  "(lower --max-conns)", o.max_conns);
 		return 1;
 	}
 	h1_ctx_set_context(app.h1, TRACECTX_W3C | TRACECTX_B3 | TRACECTX_B3MULTI | TRACECTX_JAEGER,
@@ -645,8 +667,7 @@ int main(int argc, char **argv)
 	if (o.tail.enabled) {
 		tail = tail_sampler_new(&o.tail, TAIL_TABLE_ENTRIES);
 		if (!tail) {
-			fprintf(stderr, "kspan: failed to allocate the tail sampling table: out of "
-				"memory\n");
+			log_error("failed to allocate the tail sampling table: out of memory");
 			err = 1;
 			goto cleanup;
 		}
@@ -659,7 +680,7 @@ int main(int argc, char **argv)
 	else
 		exp = otlp_json_exporter_new(out);
 	if (!exp) {
-		fprintf(stderr, "kspan: failed to create the %s exporter\n", o.exporter);
+		log_error("failed to create the %s exporter", o.exporter);
 		err = 1;
 		goto cleanup;
 	}
@@ -677,7 +698,6 @@ int main(int argc, char **argv)
 	 * socket and the peer socket on this host, with slack for sockets
 	 * seen but not yet HTTP (65536 by default). */
 	lo.max_socks = o.max_conns < (1u << 18) ? o.max_conns * 4 : 1u << 20;
-	lo.verbose = o.verbose;
 	lo.force_sock_hook = o.sock_hook;
 	lo.inject = o.inject;
 	lo.tls = !o.no_tls;
@@ -689,15 +709,15 @@ int main(int argc, char **argv)
 		unsigned mask = TRACECTX_W3C | TRACECTX_BAGGAGE;
 
 		if (prop && *prop && tracectx_propagators_parse(prop, &mask) < 0)
-			fprintf(stderr, "kspan: OTEL_PROPAGATORS '%s' names a propagator kspan does "
-				"not know; using the known ones\n", prop);
+			log_warn("OTEL_PROPAGATORS '%s' names a propagator kspan does "
+				 "not know; using the known ones", prop);
 		lo.inject_fmt = (mask & TRACECTX_W3C ? KSPAN_INJ_TRACECONTEXT : 0) |
 				(mask & TRACECTX_B3 ? KSPAN_INJ_B3 : 0) |
 				(mask & TRACECTX_B3MULTI ? KSPAN_INJ_B3MULTI : 0) |
 				(mask & TRACECTX_JAEGER ? KSPAN_INJ_JAEGER : 0);
 		if (!lo.inject_fmt) {
-			fprintf(stderr, "kspan: OTEL_PROPAGATORS '%s' has no header kspan can "
-				"inject (tracecontext, b3, b3multi, jaeger): not injecting\n", prop);
+			log_warn("OTEL_PROPAGATORS '%s' has no header kspan can "
+				 "inject (tracecontext, b3, b3multi, jaeger): not injecting", prop);
 			lo.inject = false;
 		}
 		/* Baggage goes with the trace headers, never alone. */
@@ -709,30 +729,28 @@ int main(int argc, char **argv)
 		err = 1;
 		goto cleanup;
 	}
-	if (o.verbose)
-		fprintf(stderr, "kspan: attached %s + %s\n", sys_hook_names[l.sys_hook],
-			sock_hook_names[l.sock_hook]);
+	log_debug("attached %s + %s", sys_hook_names[l.sys_hook], sock_hook_names[l.sock_hook]);
 	if (l.conns && app_tcp_init(&app, o.max_conns))
-		fprintf(stderr, "kspan: failed to allocate the TCP figure table: out of memory; "
-			"spans carry no TCP figures (lower --max-conns)\n");
+		log_warn("failed to allocate the TCP figure table: out of memory; "
+			 "spans carry no TCP figures (lower --max-conns)");
 
 	select_scan(&o.sel, getpid(), trace_selected, &l);
 	rb = ring_buffer__new(loader_ringbuf_fd(&l), app_handle_event, &app, NULL);
 	if (!rb) {
-		fprintf(stderr, "kspan: failed to open the ring buffer: %s\n", strerror(errno));
+		log_error("failed to open the ring buffer: %s", strerror(errno));
 		err = 1;
 		goto cleanup;
 	}
 	if (lo.tls) {
 		/* Without it HTTPS goes untraced, plaintext still works. */
-		tls = tls_start(l.skel, rb, o.verbose);
+		tls = tls_start(l.skel, rb, o.tls_per_process);
 		if (!tls)
-			fprintf(stderr, "kspan: failed to start TLS tracing: HTTPS is not traced\n");
+			log_warn("failed to start TLS tracing: HTTPS is not traced");
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	fprintf(stderr, "kspan: tracing %s (Ctrl-C to stop)\n",
-		o.npids || lo.filter ? "the selected processes" : "every process");
+	log_info("tracing %s (Ctrl-C to stop)",
+		 o.npids || lo.filter ? "the selected processes" : "every process");
 
 	start = last_sweep = last_stats = ids_mono_now();
 	while (!exiting) {
@@ -740,7 +758,7 @@ int main(int argc, char **argv)
 		 * drain whatever is there. */
 		err = ring_buffer__poll(rb, 100);
 		if (err < 0 && err != -EINTR) {
-			fprintf(stderr, "kspan: failed to read the ring buffer: %s\n", strerror(-err));
+			log_error("failed to read the ring buffer: %s", strerror(-err));
 			break;
 		}
 		app.now_ns = ids_mono_now();
@@ -754,7 +772,7 @@ int main(int argc, char **argv)
 			publish_self(&l, &app, false);
 			last_sweep = app.now_ns;
 		}
-		if (o.verbose && app.now_ns - last_stats >= 5000000000ull) {
+		if (log_on(KLOG_DEBUG) && app.now_ns - last_stats >= 5000000000ull) {
 			print_counters(&l, &app, tls, stderr);
 			publish_self(&l, &app, true);
 			last_stats = app.now_ns;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "naming.h"
 #include "otlp.h"
 #include "otlp_internal.h"
@@ -501,11 +502,11 @@ enum naming_source naming_service_name(const struct naming_config *nc,
 	if (r)
 		naming_copy(out, outsz, r->name, strlen(r->name));
 	if (naming_log && r)
-		fprintf(naming_log, "kspan: pid %u: service.name '%s' from the %s on line %u\n",
-			p->pid, out, naming_source_name(src), r->line);
+		log_to(naming_log, KLOG_DEBUG, "pid %u: service.name '%s' from the %s on line %u",
+		       p->pid, out, naming_source_name(src), r->line);
 	else if (naming_log)
-		fprintf(naming_log, "kspan: pid %u: service.name '%s' from its %s\n", p->pid, out,
-			naming_source_name(src));
+		log_to(naming_log, KLOG_DEBUG, "pid %u: service.name '%s' from its %s", p->pid, out,
+		       naming_source_name(src));
 	free(f);
 	return src;
 }

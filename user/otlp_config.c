@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "log.h"
 #include "otlp.h"
 #include "strutil.h"
 
@@ -266,8 +267,8 @@ static int otlp_bad(FILE *err, const char *what, const char *val, const char *hi
 {
 	/* The command line stops kspan; the environment only warns. */
 	if (err)
-		fprintf(err, "kspan: invalid %s '%s': %s%s\n", what, val, hint,
-			what[0] == '-' ? "" : "; ignoring it");
+		log_to(err, what[0] == '-' ? KLOG_ERROR : KLOG_WARN, "invalid %s '%s': %s%s",
+		       what, val, hint, what[0] == '-' ? "" : "; ignoring it");
 	return 1;
 }
 
@@ -330,9 +331,9 @@ static int otlp_set_headers(struct otlp_settings *s, const char *what, const cha
 	int bad = otlp_parse_kv_list(v, strlen(v), otlp_add_header, &tmp);
 
 	if (bad && err)
-		fprintf(err, "kspan: %d malformed member(s) in %s: each must be name=value "
-			"with a valid header name, a percent-encoded value and at most %d "
-			"headers; skipping them\n", bad, what, OTLP_HEADERS_MAX);
+		log_to(err, KLOG_WARN, "%d malformed member(s) in %s: each must be name=value "
+		       "with a valid header name, a percent-encoded value and at most %d "
+		       "headers; skipping them", bad, what, OTLP_HEADERS_MAX);
 	memcpy(s->headers, tmp.headers, sizeof(s->headers));
 	s->nheaders = tmp.nheaders;
 	s->set |= OTLP_SET_HEADERS;
@@ -468,9 +469,9 @@ int otlp_config_from_env(struct otlp_config *c, char *const *env, FILE *err)
 			   err);
 	if (c->batch_size > c->queue_size) {
 		if (err)
-			fprintf(err, "kspan: OTEL_BSP_MAX_EXPORT_BATCH_SIZE %u is larger than "
-				"OTEL_BSP_MAX_QUEUE_SIZE %u: using %u\n", c->batch_size,
-				c->queue_size, c->queue_size);
+			log_to(err, KLOG_WARN, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE %u is larger than "
+			       "OTEL_BSP_MAX_QUEUE_SIZE %u: using %u", c->batch_size,
+			       c->queue_size, c->queue_size);
 		c->batch_size = c->queue_size;
 		bad++;
 	}
@@ -495,8 +496,8 @@ static int otlp_opt_ms(const char *name, const char *arg, uint32_t lo, uint32_t 
 		       uint32_t *out)
 {
 	if (!arg || otlp_parse_ms(arg, lo, hi, out)) {
-		fprintf(stderr, "kspan: invalid --%s '%s': expected a number from %u to %u\n",
-			name, arg ? arg : "", lo, hi);
+		log_error("invalid --%s '%s': expected a number from %u to %u",
+			  name, arg ? arg : "", lo, hi);
 		return -1;
 	}
 	return 0;
@@ -521,7 +522,7 @@ int otlp_config_option(struct otlp_config *c, const char *name, const char *arg)
 		return 0;
 	}
 	if (!arg || !*arg) {
-		fprintf(stderr, "kspan: %s needs a value\n", what);
+		log_error("%s needs a value", what);
 		return -1;
 	}
 	if (strcmp(name, "otlp-endpoint") == 0) {
@@ -579,7 +580,7 @@ int otlp_config_option(struct otlp_config *c, const char *name, const char *arg)
 	} else if (strcmp(name, "metric-export-interval") == 0) {
 		return otlp_opt_ms(name, arg, 100, 86400000, &c->metric_interval_ms);
 	} else {
-		fprintf(stderr, "kspan: unknown OTLP option --%s\n", name);
+		log_error("unknown OTLP option --%s", name);
 		return -1;
 	}
 	return bad ? -1 : 0;
@@ -665,9 +666,9 @@ int otlp_config_target(const struct otlp_config *c, enum otlp_signal s,
 	origin = base ? otlp_url_origin(base, &https) : 0;
 	if (base && !origin) {
 		if (err)
-			fprintf(err, "kspan: invalid OTLP %s endpoint '%s': expected an "
-				"http:// or https:// URL with a host; using the default\n",
-				s == OTLP_TRACES ? "traces" : "metrics", base);
+			log_to(err, KLOG_WARN, "invalid OTLP %s endpoint '%s': expected an "
+			       "http:// or https:// URL with a host; using the default",
+			       s == OTLP_TRACES ? "traces" : "metrics", base);
 		base = NULL;
 		ret = -1;
 	}

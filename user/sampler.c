@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "sampler.h"
 
 uint64_t sampler_ratio_threshold(double r)
@@ -62,16 +63,16 @@ int sampler_from_env(struct sampler *s, const char *name, const char *arg, FILE 
 			errno = 0;
 			r = strtod(arg, &end);
 			if (errno || end == arg || *end || !(r >= 0.0 && r <= 1.0)) {
-				fprintf(err, "kspan: invalid OTEL_TRACES_SAMPLER_ARG '%s': expected a "
-					"ratio from 0 to 1; using 1.0\n", arg);
+				log_to(err, KLOG_WARN, "invalid OTEL_TRACES_SAMPLER_ARG '%s': expected a "
+				       "ratio from 0 to 1; using 1.0", arg);
 				return -1;
 			}
 			set_ratio(s, r);
 		}
 		return 0;
 	}
-	fprintf(err, "kspan: unknown OTEL_TRACES_SAMPLER '%s': use always_on, always_off, "
-		"traceidratio or parentbased_*; using parentbased_always_on\n", name);
+	log_to(err, KLOG_WARN, "unknown OTEL_TRACES_SAMPLER '%s': use always_on, always_off, "
+	       "traceidratio or parentbased_*; using parentbased_always_on", name);
 	rc = -1;
 	return rc;
 }

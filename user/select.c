@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "proc.h"
 #include "select.h"
 
@@ -25,7 +26,7 @@ int select_add(struct selectors *s, const char *kind, const char *value)
 	unsigned long v;
 
 	if (!*value) {
-		fprintf(stderr, "kspan: --%s needs a value\n", kind);
+		log_error("--%s needs a value", kind);
 		return -1;
 	}
 	if (strcmp(kind, "exe") == 0 && s->nexe < SELECT_MAX) {
@@ -34,26 +35,26 @@ int select_add(struct selectors *s, const char *kind, const char *value)
 		errno = 0;
 		v = strtoul(value, &end, 10);
 		if (errno || *end || !v || v > 65535) {
-			fprintf(stderr, "kspan: invalid --port '%s': expected 1 to 65535\n", value);
+			log_error("invalid --port '%s': expected 1 to 65535", value);
 			return -1;
 		}
 		s->port[s->nport++] = v;
 	} else if (strcmp(kind, "cgroup") == 0 && s->ncgroup < SELECT_MAX) {
 		if (value[0] != '/') {
-			fprintf(stderr, "kspan: invalid --cgroup '%s': give the cgroup v2 path "
-				"from the hierarchy's root, e.g. /system.slice/nginx.service\n", value);
+			log_error("invalid --cgroup '%s': give the cgroup v2 path "
+				  "from the hierarchy's root, e.g. /system.slice/nginx.service", value);
 			return -1;
 		}
 		s->cgroup[s->ncgroup++] = value;
 	} else if (strcmp(kind, "container-id") == 0 && s->ncid < SELECT_MAX) {
 		if (strlen(value) < 12 || strspn(value, "0123456789abcdef") != strlen(value)) {
-			fprintf(stderr, "kspan: invalid --container-id '%s': expected at least 12 "
-				"lowercase hex digits\n", value);
+			log_error("invalid --container-id '%s': expected at least 12 "
+				  "lowercase hex digits", value);
 			return -1;
 		}
 		s->cid[s->ncid++] = value;
 	} else {
-		fprintf(stderr, "kspan: at most %d --%s selectors\n", SELECT_MAX, kind);
+		log_error("at most %d --%s selectors", SELECT_MAX, kind);
 		return -1;
 	}
 	return 0;

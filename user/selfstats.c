@@ -3,6 +3,7 @@
 #include "events.h"
 #include "h2session.h"
 #include "kspan_conns.h"
+#include "log.h"
 #include "nest.h"
 #include "selfstats.h"
 #include "tail.h"
@@ -39,19 +40,19 @@ void selfstats_collect(struct kspan_self_stats *s, const uint64_t *bpf,
 
 void selfstats_log(FILE *f, const struct kspan_self_stats *s)
 {
-	fprintf(f, "kspan: info: self: events_submitted=%llu events_dropped=%llu "
-		"events_received=%llu bad_records=%llu http1_errors=%llu http2_errors=%llu "
-		"paired=%llu nested=%llu unlinked=%llu link_refused=%llu spans_exported=%llu "
-		"spans_dropped=%llu spans_sampled_out=%llu spans_tail_dropped=%llu export_sent=%llu "
-		"export_failed=%llu export_dropped=%llu export_queue=%llu\n",
-		(unsigned long long)s->events_submitted, (unsigned long long)s->events_dropped,
-		(unsigned long long)s->events_received, (unsigned long long)s->bad_records,
-		(unsigned long long)s->http1_errors, (unsigned long long)s->http2_errors,
-		(unsigned long long)s->paired, (unsigned long long)s->nested,
-		(unsigned long long)s->unlinked, (unsigned long long)s->link_refused,
-		(unsigned long long)s->spans_exported, (unsigned long long)s->spans_dropped,
-		(unsigned long long)s->spans_sampled_out,
-		(unsigned long long)s->spans_tail_dropped, (unsigned long long)s->export_sent,
-		(unsigned long long)s->export_failed, (unsigned long long)s->export_dropped,
-		(unsigned long long)s->export_queue);
+	log_to(f, KLOG_INFO, "self: events_submitted=%llu events_dropped=%llu "
+	       "events_received=%llu bad_records=%llu http1_errors=%llu http2_errors=%llu "
+	       "paired=%llu nested=%llu unlinked=%llu link_refused=%llu spans_exported=%llu "
+	       "spans_dropped=%llu spans_sampled_out=%llu spans_tail_dropped=%llu export_sent=%llu "
+	       "export_failed=%llu export_dropped=%llu export_queue=%llu",
+	       (unsigned long long)s->events_submitted, (unsigned long long)s->events_dropped,
+	       (unsigned long long)s->events_received, (unsigned long long)s->bad_records,
+	       (unsigned long long)s->http1_errors, (unsigned long long)s->http2_errors,
+	       (unsigned long long)s->paired, (unsigned long long)s->nested,
+	       (unsigned long long)s->unlinked, (unsigned long long)s->link_refused,
+	       (unsigned long long)s->spans_exported, (unsigned long long)s->spans_dropped,
+	       (unsigned long long)s->spans_sampled_out,
+	       (unsigned long long)s->spans_tail_dropped, (unsigned long long)s->export_sent,
+	       (unsigned long long)s->export_failed, (unsigned long long)s->export_dropped,
+	       (unsigned long long)s->export_queue);
 }

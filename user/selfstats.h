@@ -45,7 +45,7 @@ struct kspan_self_stats {
  * main loop's. The export fields are left alone. */
 void selfstats_collect(struct kspan_self_stats *s, const uint64_t *bpf,
 		       const uint64_t *conns, const struct kspan_app *a);
-/* One line: "kspan: info: self: events_submitted=N ...". */
+/* One line at the info level: "kspan: info: self: events_submitted=N ...". */
 void selfstats_log(FILE *f, const struct kspan_self_stats *s);
 
 #endif /* __KSPAN_SELFSTATS_H */

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "sampler.h"
 #include "tail.h"
 
@@ -57,8 +58,7 @@ static int parse_ms(const char *name, const char *arg, uint32_t hi, uint64_t *ns
 	errno = 0;
 	v = strtoul(arg, &end, 10);
 	if (errno || end == arg || *end || arg[0] == '-' || v < 1 || v > hi) {
-		fprintf(stderr, "kspan: invalid --%s '%s': expected milliseconds from 1 to %u\n",
-			name, arg, hi);
+		log_error("invalid --%s '%s': expected milliseconds from 1 to %u", name, arg, hi);
 		return -1;
 	}
 	*ns = (uint64_t)v * 1000000;
@@ -74,18 +74,17 @@ static int add_routes(struct tail_config *c, const char *arg)
 		size_t len = comma ? (size_t)(comma - p) : strlen(p);
 
 		if (!len) {
-			fprintf(stderr, "kspan: invalid --tail-keep-routes '%s': an empty "
-				"pattern (write GLOB,GLOB, e.g. '/api/checkout*,/login')\n", arg);
+			log_error("invalid --tail-keep-routes '%s': an empty "
+				  "pattern (write GLOB,GLOB, e.g. '/api/checkout*,/login')", arg);
 			return -1;
 		}
 		if (len >= TAIL_ROUTE_LEN) {
-			fprintf(stderr, "kspan: --tail-keep-routes pattern '%.*s' is longer than "
-				"%d characters\n", (int)len, p, TAIL_ROUTE_LEN - 1);
+			log_error("--tail-keep-routes pattern '%.*s' is longer than "
+				  "%d characters", (int)len, p, TAIL_ROUTE_LEN - 1);
 			return -1;
 		}
 		if (c->nroutes >= TAIL_ROUTES_MAX) {
-			fprintf(stderr, "kspan: at most %d --tail-keep-routes patterns\n",
-				TAIL_ROUTES_MAX);
+			log_error("at most %d --tail-keep-routes patterns", TAIL_ROUTES_MAX);
 			return -1;
 		}
 		memcpy(c->routes[c->nroutes], p, len);
@@ -115,8 +114,8 @@ int tail_config_option(struct tail_config *c, const char *name, const char *arg)
 		errno = 0;
 		r = strtod(arg, &end);
 		if (errno || end == arg || *end || !(r >= 0.0 && r <= 1.0)) {
-			fprintf(stderr, "kspan: invalid --tail-ratio '%s': expected a share from 0 "
-				"to 1 (e.g. 0.05)\n", arg);
+			log_error("invalid --tail-ratio '%s': expected a share from 0 "
+				  "to 1 (e.g. 0.05)", arg);
 			return -1;
 		}
 		c->ratio = r;
@@ -125,7 +124,7 @@ int tail_config_option(struct tail_config *c, const char *name, const char *arg)
 		if (parse_ms(name, arg, 600000, &c->wait_ns))
 			return -1;
 	} else {
-		fprintf(stderr, "kspan: unknown option --%s\n", name);
+		log_error("unknown option --%s", name);
 		return -1;
 	}
 	c->enabled = true;
@@ -401,13 +400,13 @@ void tail_print_counters(const struct tail_sampler *ts, FILE *f)
 	if (!ts)
 		return;
 	s = &ts->st;
-	fprintf(f, "kspan: tail: kept_error=%llu kept_slow=%llu kept_route=%llu kept_ratio=%llu "
-		"dropped=%llu dropped_spans=%llu early_full=%llu early_wait=%llu late_kept=%llu "
-		"late_dropped=%llu misses=%llu evicted=%llu\n",
-		(unsigned long long)s->kept_error, (unsigned long long)s->kept_slow,
-		(unsigned long long)s->kept_route, (unsigned long long)s->kept_ratio,
-		(unsigned long long)s->dropped, (unsigned long long)s->dropped_spans,
-		(unsigned long long)s->early_full, (unsigned long long)s->early_wait,
-		(unsigned long long)s->late_kept, (unsigned long long)s->late_dropped,
-		(unsigned long long)s->misses, (unsigned long long)s->evicted);
+	log_to(f, KLOG_INFO, "tail: kept_error=%llu kept_slow=%llu kept_route=%llu kept_ratio=%llu "
+	       "dropped=%llu dropped_spans=%llu early_full=%llu early_wait=%llu late_kept=%llu "
+	       "late_dropped=%llu misses=%llu evicted=%llu",
+	       (unsigned long long)s->kept_error, (unsigned long long)s->kept_slow,
+	       (unsigned long long)s->kept_route, (unsigned long long)s->kept_ratio,
+	       (unsigned long long)s->dropped, (unsigned long long)s->dropped_spans,
+	       (unsigned long long)s->early_full, (unsigned long long)s->early_wait,
+	       (unsigned long long)s->late_kept, (unsigned long long)s->late_dropped,
+	       (unsigned long long)s->misses, (unsigned long long)s->evicted);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ids.h"
+#include "log.h"
 #include "tcpfig.h"
 
 /* Ended connections stay this long, for spans that finish after the
@@ -169,11 +170,11 @@ void tcpfig_print_counters(const struct tcpfig *f, const uint64_t *bpf, FILE *ou
 	size_t series;
 
 	tcpm_series(f->m, &series);
-	fprintf(out, "kspan: tcp: records=%llu ringbuf_drops=%llu kernel_table_full=%llu "
-		"bad_records=%llu conns=%u evicted_full=%llu expired=%llu series=%zu\n",
-		(unsigned long long)st->records,
-		(unsigned long long)bpf[KSPAN_CONNS_CNT_RB_FULL],
-		(unsigned long long)bpf[KSPAN_CONNS_CNT_TABLE_FULL],
-		(unsigned long long)st->bad_records, conns_table_count(f->t),
-		(unsigned long long)st->evicted_full, (unsigned long long)st->expired, series);
+	log_to(out, KLOG_INFO, "tcp: records=%llu ringbuf_drops=%llu kernel_table_full=%llu "
+	       "bad_records=%llu conns=%u evicted_full=%llu expired=%llu series=%zu",
+	       (unsigned long long)st->records,
+	       (unsigned long long)bpf[KSPAN_CONNS_CNT_RB_FULL],
+	       (unsigned long long)bpf[KSPAN_CONNS_CNT_TABLE_FULL],
+	       (unsigned long long)st->bad_records, conns_table_count(f->t),
+	       (unsigned long long)st->evicted_full, (unsigned long long)st->expired, series);
 }

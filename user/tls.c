@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 /* TLS library discovery and uprobe attachment.
  *
- * A library is a file (device and inode as /proc/PID/maps names them). Its
- * uprobes are attached once, for every process (pid -1), through
- * /proc/PID/root of the first traced process seen mapping it, so files
- * inside containers work too; every later process that maps the same file
- * is covered from its first call. Executable mappings of traced processes
+ * A library is a file (device and inode as /proc/PID/maps names them). With
+ * no pid filter its uprobes are attached once, for every process (pid -1),
+ * through /proc/PID/root of the first traced process seen mapping it, so
+ * files inside containers work too; every later process that maps the same
+ * file is covered from its first call. With a pid filter (selectors, --pid)
+ * each traced process gets the probes for its own pid, so that processes
+ * outside the filter take no breakpoint at all; a traced process's new
+ * children are reported by tls_fork and get theirs at once (their calls
+ * before that are missed). Executable mappings of traced processes
  * are checked once per file for the OpenSSL or GnuTLS functions (libssl,
  * libgnutls, node, static binaries) and for Go's crypto/tls (tls_go.c);
  * files without them are remembered so that their ELF is read only once.
@@ -15,14 +19,17 @@
  * 1 s and 3 s after exec, once the dynamic loader has mapped the
  * libraries), and by a full rescan every 10 s for libraries loaded later
  * with dlopen. Probes of a library are removed 10 s after the last traced
- * process that maps it exited (tls_exit reports the exits of those
- * processes only); all are removed when kspan stops. */
+ * process that maps it exited, a process's own probes as soon as it exits
+ * or execs (tls_exit reports the exits of those processes only); all are
+ * removed when kspan stops. */
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +39,7 @@
 
 #include "kspan.skel.h"
 #include "loader.h"
+#include "log.h"
 #include "tls.h"
 
 #define TLS_LIBS_MAX		256
@@ -45,6 +53,7 @@
 #define NS			1000000000ull
 #define TLS_GRACE_NS		(10 * NS)
 #define TLS_RESCAN_NS		(10 * NS)
+#define TLS_REAP_MAX		(4 * TLS_LINKS_MAX)
 
 /* Delays after exec at which a new process's maps are read. */
 static const uint64_t rescan_after_exec[] = {
@@ -52,10 +61,18 @@ static const uint64_t rescan_after_exec[] = {
 };
 #define TLS_STEPS (sizeof(rescan_after_exec) / sizeof(rescan_after_exec[0]))
 
+/* A library file's probes. Without a pid filter one set serves every
+ * process mapping the file. With one, each traced process gets its own set,
+ * attached for its pid: the kernel then puts breakpoints only into traced
+ * processes, and others mapping the same libssl (a load generator, a
+ * sidecar) never trap. */
 struct tls_lib {
 	bool used;
 	uint64_t dev, ino;
+	uint32_t pid;			/* the probes' process; 0: every process */
 	char *path;			/* as first attached, for messages */
+	char *file;			/* its path inside the process's root */
+	struct tls_syms syms;		/* for another process's probes */
 	unsigned kinds;			/* enum tls_lib_kind bits */
 	struct bpf_link *links[TLS_LINKS_MAX];
 	int nlinks;
@@ -79,10 +96,24 @@ struct tls_file {
 	uint64_t dev, ino;		/* ino 0: free slot */
 };
 
+/* Removing a uprobe waits for RCU grace periods, about 100 ms per probe
+ * here: links are destroyed by a thread of their own, so that the main loop
+ * goes on draining the ring buffer. */
+struct tls_reaper {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct bpf_link *q[TLS_REAP_MAX];
+	uint32_t n;
+	bool stop;
+};
+
 struct tls_ctx {
 	struct kspan_bpf *skel;
-	bool verbose;
 	bool filter;			/* the pid filter is on */
+	bool per_process;		/* probes per traced process (filter on) */
+	bool reaper_on;
+	struct tls_reaper reap;
 	uint32_t self;
 	uint64_t last_full;
 	struct tls_stats st;
@@ -146,25 +177,66 @@ static void neg_add(struct tls_ctx *t, uint64_t dev, uint64_t ino)
 	t->nneg++;
 }
 
-static int lib_find(const struct tls_ctx *t, uint64_t dev, uint64_t ino)
+static int lib_find(const struct tls_ctx *t, uint64_t dev, uint64_t ino, uint32_t pid)
 {
 	for (int i = 0; i < TLS_LIBS_MAX; i++)
-		if (t->libs[i].used && t->libs[i].dev == dev && t->libs[i].ino == ino)
+		if (t->libs[i].used && t->libs[i].dev == dev && t->libs[i].ino == ino &&
+		    t->libs[i].pid == pid)
 			return i;
 	return -1;
+}
+
+static void *reaper_main(void *arg)
+{
+	struct tls_reaper *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		while (!r->n && !r->stop)
+			pthread_cond_wait(&r->cond, &r->lock);
+		if (!r->n)
+			break;
+		{
+			/* Oldest first, keeping the order links were queued in. */
+			struct bpf_link *link = r->q[0];
+
+			memmove(r->q, r->q + 1, --r->n * sizeof(r->q[0]));
+			pthread_mutex_unlock(&r->lock);
+			bpf_link__destroy(link);
+			pthread_mutex_lock(&r->lock);
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+static void link_destroy(struct tls_ctx *t, struct bpf_link *link)
+{
+	struct tls_reaper *r = &t->reap;
+
+	if (t->reaper_on) {
+		pthread_mutex_lock(&r->lock);
+		if (r->n < TLS_REAP_MAX) {
+			r->q[r->n++] = link;
+			pthread_cond_signal(&r->cond);
+			link = NULL;
+		}
+		pthread_mutex_unlock(&r->lock);
+	}
+	bpf_link__destroy(link);	/* no thread, or its queue full: here */
 }
 
 static void lib_detach(struct tls_ctx *t, struct tls_lib *l)
 {
 	/* Newest first: each entry probe goes before its return probe. */
 	for (int i = l->nlinks - 1; i >= 0; i--)
-		bpf_link__destroy(l->links[i]);
-	if (t->verbose)
-		fprintf(stderr, "kspan: tls: removed %d probes from %s\n", l->nlinks, l->path);
+		link_destroy(t, l->links[i]);
+	log_debug("tls: removed %d probes from %s", l->nlinks, l->path);
 	t->st.probes -= l->nlinks;
 	t->st.libs--;
 	t->st.detached++;
 	free(l->path);
+	free(l->file);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -199,7 +271,7 @@ static int attach_one(struct tls_ctx *t, struct tls_lib *l, struct bpf_program *
 
 	if (l->nlinks >= TLS_LINKS_MAX)
 		return -E2BIG;
-	link = bpf_program__attach_uprobe_opts(p, -1, path, off, &opts);
+	link = bpf_program__attach_uprobe_opts(p, l->pid ? (int)l->pid : -1, path, off, &opts);
 	if (!link) {
 		t->st.attach_failed++;
 		return -errno;
@@ -243,8 +315,9 @@ static int attach_go(struct tls_ctx *t, struct tls_lib *l, int slot, const char 
 }
 
 /* Attach every hook the file has. Returns the library's index or -errno. */
-static int lib_attach(struct tls_ctx *t, uint64_t dev, uint64_t ino, const char *path,
-		      const char *name, const struct tls_syms *syms, const struct tls_go *go)
+static int lib_attach(struct tls_ctx *t, uint64_t dev, uint64_t ino, uint32_t pid,
+		      const char *path, const char *name, const char *file,
+		      const struct tls_syms *syms, const struct tls_go *go)
 {
 	struct tls_hook hooks[TLS_SYM_MAX];
 	struct tls_lib *l = NULL;
@@ -256,12 +329,16 @@ static int lib_attach(struct tls_ctx *t, uint64_t dev, uint64_t ino, const char 
 			break;
 		}
 	}
-	if (!l)
+	if (!l) {
+		t->st.libs_full++;
 		return -ENOSPC;
+	}
 	l->used = true;
 	l->dev = dev;
 	l->ino = ino;
+	l->pid = pid;
 	l->kinds = syms->kinds;
+	l->syms = *syms;
 	n = hooks_for(t, syms->kinds, hooks);
 	for (int k = 0; k < n && !err; k++) {
 		uint64_t off = syms->off[hooks[k].sym];
@@ -280,26 +357,27 @@ static int lib_attach(struct tls_ctx *t, uint64_t dev, uint64_t ino, const char 
 	if (!err && go)
 		err = attach_go(t, l, i, path, go);
 	l->path = strdup(name);
+	l->file = strdup(file);
 	t->st.libs++;
 	t->st.probes += l->nlinks;
-	if (err || !l->path) {
+	if (err || !l->path || !l->file) {
 		if (!err)
 			err = -ENOMEM;
-		fprintf(stderr, "kspan: tls: failed to attach uprobes to %s: %s; TLS traffic "
-			"through it is not traced\n", name, strerror(-err));
+		log_warn("tls: failed to attach uprobes to %s: %s; TLS traffic "
+			 "through it is not traced", name, strerror(-err));
 		lib_detach(t, l);
 		t->st.detached--;
 		return err;
 	}
-	if (t->verbose) {
+	if (log_on(KLOG_DEBUG)) {
 		char what[128];
 
 		snprintf(what, sizeof(what), "%s%s%s", l->kinds & TLS_LIB_OPENSSL ? " openssl" : "",
 			 l->kinds & TLS_LIB_GNUTLS ? " gnutls" : "", go ? " go crypto/tls" : "");
-		fprintf(stderr, "kspan: tls: attached %d probes to %s (%s%s%s%s)\n", l->nlinks,
-			name, what + 1, go ? ", " : "", go ? go->version : "",
-			!go ? "" : go->from_dwarf ? ", offsets from DWARF" :
-			", offsets of its Go version");
+		log_debug("tls: attached %d probes to %s (%s%s%s%s)", l->nlinks,
+			  name, what + 1, go ? ", " : "", go ? go->version : "",
+			  !go ? "" : go->from_dwarf ? ", offsets from DWARF" :
+			  ", offsets of its Go version");
 	}
 	return i;
 }
@@ -321,7 +399,13 @@ static void proc_gone(struct tls_ctx *t, uint32_t pid, uint64_t now)
 	for (int i = 0; i < p->nlibs; i++) {
 		struct tls_lib *l = &t->libs[p->libs[i]];
 
-		if (l->used && l->users && --l->users == 0)
+		if (!l->used || !l->users || --l->users)
+			continue;
+		/* A process's own probes go with it: its pid may come back
+		 * as another process, which they would not follow. */
+		if (l->pid)
+			lib_detach(t, l);
+		else
 			l->unused_since = now;
 	}
 	memset(p, 0, sizeof(*p));
@@ -341,13 +425,15 @@ static bool proc_traced(const struct tls_ctx *t, uint32_t pid)
 	return bits & (1ULL << (pid % 64));
 }
 
+static void proc_note(struct tls_ctx *t, uint32_t pid, const uint16_t *found, int nfound);
+
 /* Read the maps of pid; attach to new TLS libraries; note which it maps. */
-static void scan_pid(struct tls_ctx *t, uint32_t pid, uint64_t now)
+static void scan_pid(struct tls_ctx *t, uint32_t pid)
 {
 	uint16_t found[TLS_PROC_LIBS];
 	char path[PATH_MAX + 64], line[PATH_MAX + 256], fdpath[64];
 	struct tls_map_ent e;
-	struct tls_proc *p;
+	uint32_t owner = t->per_process ? pid : 0;
 	int nfound = 0, fd;
 	FILE *f;
 
@@ -367,7 +453,7 @@ static void scan_pid(struct tls_ctx *t, uint32_t pid, uint64_t now)
 		if (tls_maps_parse(line, &e) || !e.exec || !e.path || !e.ino)
 			continue;
 		dev = makedev(e.dev_major, e.dev_minor);
-		li = lib_find(t, dev, e.ino);
+		li = lib_find(t, dev, e.ino, owner);
 		if (li < 0) {
 			if (neg_has(t, dev, e.ino))
 				continue;
@@ -387,15 +473,22 @@ static void scan_pid(struct tls_ctx *t, uint32_t pid, uint64_t now)
 			if (gr > 0)
 				syms.kinds |= TLS_LIB_GO;
 			else if (gr == -1)
-				fprintf(stderr, "kspan: tls: %s: Go crypto/tls is not traced: %s\n",
-					path, go.why);
+				log_warn("tls: %s: Go crypto/tls is not traced: %s", path, go.why);
 			if (!syms.kinds) {
 				close(fd);
 				neg_add(t, dev, e.ino);
 				continue;
 			}
-			li = lib_attach(t, dev, e.ino, fdpath, path, &syms, gr > 0 ? &go : NULL);
+			{
+				char file[PATH_MAX];
+
+				snprintf(file, sizeof(file), "%.*s", (int)e.path_len, e.path);
+				li = lib_attach(t, dev, e.ino, owner, fdpath, path, file, &syms,
+						gr > 0 ? &go : NULL);
+			}
 			close(fd);
+			if (li == -ENOSPC)
+				continue;	/* the table, not the file: later */
 			if (li < 0) {
 				neg_add(t, dev, e.ino);
 				continue;
@@ -407,6 +500,15 @@ static void scan_pid(struct tls_ctx *t, uint32_t pid, uint64_t now)
 			found[nfound++] = li;
 	}
 	fclose(f);
+	proc_note(t, pid, found, nfound);
+}
+
+/* A traced process and the libraries it maps, so that its exit releases
+ * them (tls_exit reports the processes in tls_pids). */
+static void proc_note(struct tls_ctx *t, uint32_t pid, const uint16_t *found, int nfound)
+{
+	struct tls_proc *p;
+
 	if (!nfound)
 		return;
 	p = proc_find(t, pid);
@@ -414,8 +516,14 @@ static void scan_pid(struct tls_ctx *t, uint32_t pid, uint64_t now)
 		uint8_t one = 1;
 
 		p = proc_find(t, 0);
-		if (!p)
-			return;		/* libraries stay until kspan stops */
+		if (!p) {
+			/* Shared libraries stay until kspan stops; a process's
+			 * own probes cannot, its pid would be reused. */
+			for (int i = 0; i < nfound; i++)
+				if (t->libs[found[i]].pid && !t->libs[found[i]].users)
+					lib_detach(t, &t->libs[found[i]]);
+			return;
+		}
 		p->pid = pid;
 		bpf_map_update_elem(bpf_map__fd(t->skel->maps.tls_pids), &pid, &one, BPF_ANY);
 	}
@@ -431,7 +539,44 @@ static void scan_pid(struct tls_ctx *t, uint32_t pid, uint64_t now)
 		l->users++;
 		l->unused_since = 0;
 	}
-	(void)now;
+}
+
+/* With per-process probes: a traced process that just ran a new program,
+ * or was forked, gets the probes of every library file already known, if
+ * its root holds the same file. A probe for a pid takes effect when that
+ * process maps the file, so the program's first calls (a client's
+ * handshake) are seen, where a scan of its maps would come too late. Later
+ * scans find the files not known yet. */
+static void proc_adopt(struct tls_ctx *t, uint32_t pid)
+{
+	uint16_t found[TLS_PROC_LIBS];
+	int nfound = 0;
+
+	for (int i = 0; i < TLS_LIBS_MAX && nfound < TLS_PROC_LIBS; i++) {
+		struct tls_lib *l = &t->libs[i];
+		char path[PATH_MAX + 64], fdpath[64];
+		struct stat st;
+		int fd, li;
+
+		/* Go binaries are programs, not libraries: found by scans. */
+		if (!l->used || !l->pid || (l->kinds & TLS_LIB_GO) ||
+		    lib_find(t, l->dev, l->ino, pid) >= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%u/root%s", pid, l->file);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &st) || st.st_dev != l->dev || st.st_ino != l->ino) {
+			close(fd);
+			continue;
+		}
+		snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+		li = lib_attach(t, l->dev, l->ino, pid, fdpath, path, l->file, &l->syms, NULL);
+		close(fd);
+		if (li >= 0)
+			found[nfound++] = li;
+	}
+	proc_note(t, pid, found, nfound);
 }
 
 static void scan_all(struct tls_ctx *t, uint64_t now)
@@ -448,7 +593,7 @@ static void scan_all(struct tls_ctx *t, uint64_t now)
 
 		if (!pid || *end || pid > UINT32_MAX || !proc_traced(t, pid))
 			continue;
-		scan_pid(t, pid, now);
+		scan_pid(t, pid);
 	}
 	closedir(d);
 }
@@ -475,14 +620,20 @@ static int on_proc_event(void *ctx, void *data, size_t size)
 	if (e->type == KSPAN_EV_TLS_EXEC) {
 		/* A new program: what the old one mapped is gone. */
 		proc_gone(t, e->pid, now);
+		if (t->per_process)
+			proc_adopt(t, e->pid);
 		pend_add(t, e->pid, 0, now);
 	} else if (e->type == KSPAN_EV_TLS_EXIT) {
 		proc_gone(t, e->pid, now);
+	} else if (e->type == KSPAN_EV_TLS_FORK && t->per_process) {
+		/* It maps its parent's libraries already. */
+		proc_adopt(t, e->pid);
+		pend_add(t, e->pid, TLS_STEPS - 1, now);
 	}
 	return 0;
 }
 
-struct tls_ctx *tls_start(struct kspan_bpf *skel, struct ring_buffer *rb, bool verbose)
+struct tls_ctx *tls_start(struct kspan_bpf *skel, struct ring_buffer *rb, bool per_process)
 {
 	struct tls_ctx *t = calloc(1, sizeof(*t));
 	int err;
@@ -490,15 +641,22 @@ struct tls_ctx *tls_start(struct kspan_bpf *skel, struct ring_buffer *rb, bool v
 	if (!t)
 		return NULL;
 	t->skel = skel;
-	t->verbose = verbose;
 	t->self = getpid();
 	t->filter = skel->rodata->targ_filter_pids;
+	t->per_process = per_process && t->filter;
 	err = ring_buffer__add(rb, bpf_map__fd(skel->maps.tls_procs), on_proc_event, t);
 	if (err) {
-		fprintf(stderr, "kspan: tls: failed to read the exec ring: %s\n", strerror(-err));
+		log_warn("tls: failed to read the exec ring: %s", strerror(-err));
 		free(t);
 		return NULL;
 	}
+	pthread_mutex_init(&t->reap.lock, NULL);
+	pthread_cond_init(&t->reap.cond, NULL);
+	err = pthread_create(&t->reap.thread, NULL, reaper_main, &t->reap);
+	if (err)
+		log_warn("tls: no thread to remove probes (%s): removing them stalls the "
+			 "ring buffer's reader", strerror(err));
+	t->reaper_on = !err;
 	scan_all(t, mono_now());
 	return t;
 }
@@ -516,7 +674,7 @@ void tls_poll(struct tls_ctx *t, uint64_t now)
 		}
 		t->pend[i] = t->pend[--t->npend];
 		if (proc_traced(t, p.pid)) {
-			scan_pid(t, p.pid, now);
+			scan_pid(t, p.pid);
 			pend_add(t, p.pid, p.step + 1, now);
 		}
 	}
@@ -538,6 +696,13 @@ void tls_stop(struct tls_ctx *t)
 	for (int i = 0; i < TLS_LIBS_MAX; i++)
 		if (t->libs[i].used)
 			lib_detach(t, &t->libs[i]);
+	if (t->reaper_on) {
+		pthread_mutex_lock(&t->reap.lock);
+		t->reap.stop = true;
+		pthread_cond_signal(&t->reap.cond);
+		pthread_mutex_unlock(&t->reap.lock);
+		pthread_join(t->reap.thread, NULL);
+	}
 	free(t);
 }
 
@@ -558,17 +723,18 @@ void tls_print_counters(const struct tls_ctx *t, FILE *f)
 	if (!t)
 		return;
 	tls_counters(t, k);
-	fprintf(f, "kspan: tls: libs=%llu probes=%llu attach_failed=%llu detached=%llu "
-		"plaintext_events=%llu cipher_skipped=%llu cipher_bytes=%llu no_sock=%llu "
-		"calls_full=%llu hellos=%llu handshakes=%llu go_not_tcp=%llu\n",
-		(unsigned long long)t->st.libs, (unsigned long long)t->st.probes,
-		(unsigned long long)t->st.attach_failed, (unsigned long long)t->st.detached,
-		(unsigned long long)k[KSPAN_TLS_CNT_EVENTS],
-		(unsigned long long)k[KSPAN_TLS_CNT_CIPHER],
-		(unsigned long long)k[KSPAN_TLS_CNT_CIPHER_BYTES],
-		(unsigned long long)k[KSPAN_TLS_CNT_NO_SOCK],
-		(unsigned long long)k[KSPAN_TLS_CNT_CALLS_FULL],
-		(unsigned long long)k[KSPAN_TLS_CNT_HELLOS],
-		(unsigned long long)k[KSPAN_TLS_CNT_HANDSHAKES],
-		(unsigned long long)k[KSPAN_TLS_CNT_GO_NOT_TCP]);
+	log_to(f, KLOG_INFO, "tls: libs=%llu probes=%llu attach_failed=%llu detached=%llu "
+	       "plaintext_events=%llu cipher_skipped=%llu cipher_bytes=%llu no_sock=%llu "
+	       "calls_full=%llu hellos=%llu handshakes=%llu go_not_tcp=%llu libs_full=%llu",
+	       (unsigned long long)t->st.libs, (unsigned long long)t->st.probes,
+	       (unsigned long long)t->st.attach_failed, (unsigned long long)t->st.detached,
+	       (unsigned long long)k[KSPAN_TLS_CNT_EVENTS],
+	       (unsigned long long)k[KSPAN_TLS_CNT_CIPHER],
+	       (unsigned long long)k[KSPAN_TLS_CNT_CIPHER_BYTES],
+	       (unsigned long long)k[KSPAN_TLS_CNT_NO_SOCK],
+	       (unsigned long long)k[KSPAN_TLS_CNT_CALLS_FULL],
+	       (unsigned long long)k[KSPAN_TLS_CNT_HELLOS],
+	       (unsigned long long)k[KSPAN_TLS_CNT_HANDSHAKES],
+	       (unsigned long long)k[KSPAN_TLS_CNT_GO_NOT_TCP],
+	       (unsigned long long)t->st.libs_full);
 }

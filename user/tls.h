@@ -128,11 +128,14 @@ struct tls_stats {
 	uint64_t detached;		/* library files whose probes were removed */
 	uint64_t scans;			/* /proc/PID/maps read */
 	uint64_t elf_checked;		/* files whose symbols were read */
+	uint64_t libs_full;		/* attaches refused: TLS_LIBS_MAX sets in use */
 };
 
 /* Scan the processes traced now and attach; then follow execs and exits
  * through the tls_procs ring, which is added to rb. */
-struct tls_ctx *tls_start(struct kspan_bpf *skel, struct ring_buffer *rb, bool verbose);
+/* per_process: with a pid filter, probes for each traced process of its own
+ * (see tls.c) rather than one set per library file for every process. */
+struct tls_ctx *tls_start(struct kspan_bpf *skel, struct ring_buffer *rb, bool per_process);
 /* Due rescans of new processes, detach of unused libraries. Call every
  * 100 ms or so with the monotonic time. */
 void tls_poll(struct tls_ctx *t, uint64_t now_ns);

@@ -123,7 +123,7 @@ class Kspan:
                                    "--output", "/dev/null"], stderr=self.err)
         for _ in range(200):
             self.err.seek(0)
-            if "kspan: tracing" in self.err.read():
+            if "kspan: info: tracing" in self.err.read():
                 return
             if self.p.poll() is not None:
                 sys.exit("bench: kspan failed to start")
@@ -140,16 +140,16 @@ class Kspan:
         text = self.err.read()
         counters = {}
         for line in text.splitlines():
-            if line.startswith("kspan: ") and "=" in line:
-                group, _, rest = line[7:].partition(": ")
+            if line.startswith("kspan: info: ") and "=" in line:
+                group, _, rest = line[len("kspan: info: "):].partition(": ")
                 for kv in rest.split():
                     k, _, v = kv.partition("=")
                     if v.isdigit():
                         counters[f"{group}.{k}"] = int(v)
         # Kept for a span count mismatch: where the requests went.
         self.summary = [ln for ln in text.splitlines()
-                        if ln.startswith(("kspan: bpf:", "kspan: events:", "kspan: conns:", "kspan: http1:",
-                                           "kspan: spans:", "kspan: tls:"))]
+                        if ln.startswith(tuple(f"kspan: info: {g}:" for g in
+                                                ("bpf", "events", "conns", "http1", "spans", "tls")))]
         return counters, hwm
 
 

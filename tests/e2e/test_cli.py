@@ -3,6 +3,8 @@
 import os
 import re
 import subprocess
+import time
+import urllib.request
 
 from conftest import KSPAN
 
@@ -71,3 +73,41 @@ def test_without_privileges_says_what_to_do():
     assert r.returncode == 1
     assert "needs CAP_BPF and CAP_PERFMON" in r.stderr
     assert "run as root" in r.stderr
+
+
+LOG_LINE = re.compile(r"^kspan: (error|warn|info|debug): \S")
+
+
+def traced_run(server, *args, env=None):
+    """kspan on the server for 6 s (one periodic round) with one request in it."""
+    k = subprocess.Popen([str(KSPAN), "--pid", str(server.pid), "--exporter", "otlp-json",
+                          "--output", "/dev/null", "--duration", "6", *args],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         env=env)
+    time.sleep(2)
+    urllib.request.urlopen(f"http://127.0.0.1:{server.port}/", timeout=10).read()
+    _, err = k.communicate(timeout=60)
+    return k.returncode, err.splitlines()
+
+
+def test_every_stderr_line_has_a_level(http_server):
+    rc, lines = traced_run(http_server, "-v")
+    assert rc == 0, lines
+    bad = [l for l in lines if not LOG_LINE.match(l)]
+    assert not bad, bad
+    levels = {LOG_LINE.match(l).group(1) for l in lines}
+    assert {"info", "debug"} <= levels, lines
+    assert any(l.startswith("kspan: info: self: ") for l in lines), lines
+    assert any(l.startswith("kspan: info: spans: exported=1 ") for l in lines), lines
+
+    # Above the level, nothing: a clean run at warn writes no line at all,
+    # and the variable sets the same as the option.
+    rc, lines = traced_run(http_server, env={**os.environ, "KSPAN_LOG_LEVEL": "warn"})
+    assert rc == 0 and lines == [], lines
+    rc, lines = traced_run(http_server, "--log-level", "error")
+    assert rc == 0 and lines == [], lines
+
+    r = run("--log-level", "loud")
+    assert r.returncode == 2
+    assert r.stderr.splitlines()[0] == ("kspan: error: invalid --log-level 'loud': use error, "
+                                        "warn, info or debug")

@@ -195,7 +195,7 @@ service-names:
                      ("label", "its app.kubernetes.io/name label"),
                      ("plain", "its executable")):
         name = next(iter(want[ports[key]]))
-        assert f"kspan: pid {pids[key]}: service.name '{name}' from {how}" in k.stderr, \
+        assert f"kspan: debug: pid {pids[key]}: service.name '{name}' from {how}" in k.stderr, \
             k.stderr
 
 
@@ -262,7 +262,7 @@ def test_bad_config_exits_2(tmp_path, text, line, msg):
     r = subprocess.run([str(KSPAN), "--config", str(cfg)], capture_output=True, text=True,
                        timeout=60, env=clean_env())
     assert r.returncode == 2
-    assert f"kspan: {cfg}:{line}: {msg}" in r.stderr, r.stderr
+    assert f"kspan: error: {cfg}:{line}: {msg}" in r.stderr, r.stderr
     assert "tracing" not in r.stderr
     # The same file through KSPAN_CONFIG.
     r = subprocess.run([str(KSPAN)], capture_output=True, text=True, timeout=60,

@@ -281,7 +281,7 @@ class Conns:
         while time.time() < end:
             if self.proc.poll() is not None:
                 raise AssertionError(f"kspan conns exited: {self.errfile.read_text()}")
-            if "kspan: watching" in self.errfile.read_text():
+            if "kspan: info: watching" in self.errfile.read_text():
                 return self
             time.sleep(0.05)
         raise TimeoutError("kspan conns did not start")

@@ -48,7 +48,7 @@ def start(args=()):
     p = subprocess.Popen([str(KSPAN), "--exporter", "otlp-json", "--output", "/dev/null",
                           "--inject-traceparent", *args], stderr=subprocess.PIPE, text=True)
     for line in p.stderr:
-        if "kspan: tracing" in line:
+        if "kspan: info: tracing" in line:
             return p
     raise AssertionError(f"kspan did not start: rc={p.wait()}")
 
@@ -90,5 +90,5 @@ def test_sigterm_detaches_everything():
     k.send_signal(signal.SIGTERM)
     rest = k.stderr.read()
     assert k.wait(timeout=30) == 0
-    assert "kspan: spans:" in rest   # counters printed after the flush
+    assert "kspan: info: spans:" in rest   # counters printed after the flush
     wait_gone(ids)

@@ -114,7 +114,7 @@ class OtlpKspan(Kspan):
 
     def counters(self, group="otlp"):
         for line in self.stderr.splitlines():
-            if line.startswith(f"kspan: {group}: ") and "=" in line:
+            if line.startswith(f"kspan: info: {group}: ") and "=" in line:
                 return {k: int(v) for k, v in
                         (kv.split("=", 1) for kv in line.split(": ", 2)[2].split())}
         raise AssertionError(f"no '{group}' counters in: {self.stderr}")
@@ -476,7 +476,7 @@ def test_receiver_down_for_good(tmp_path, http_server):
     assert c["failed"] + c["dropped"] == n
     assert c["dropped"] > 0 and c["failed"] > 0
     assert c["queue_max"] <= 8 and c["queue"] == 0
-    spans = int(re.search(r"kspan: spans: exported=(\d+)", k.stderr).group(1))
+    spans = int(re.search(r"kspan: info: spans: exported=(\d+)", k.stderr).group(1))
     assert spans == n
     assert stop_s < 2.0 + 10    # the shutdown timeout, and a margin for exit
 

@@ -74,7 +74,7 @@ def test_faults_under_steady_load(tmp_path, receivers, scenario):
     finally:
         server.stop()
     c = k.counters()
-    produced = int(re.search(r"kspan: spans: exported=(\d+)", k.stderr).group(1))
+    produced = int(re.search(r"kspan: info: spans: exported=(\d+)", k.stderr).group(1))
     # Every request made a span, and every span reached the exporter.
     assert produced == COUNT, k.stderr
     assert c["received"] == produced

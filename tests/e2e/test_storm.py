@@ -227,7 +227,7 @@ def test_storm_bounded_memory(tmp_path, nofile):
         ng.stop()
 
     c = k.counters()
-    print(next(l for l in k.stderr.splitlines() if l.startswith("kspan: conns:")))
+    print(next(l for l in k.stderr.splitlines() if l.startswith("kspan: info: conns:")))
     assert "evicted_full=" in k.stderr and "evicted_idle=" in k.stderr
     assert c["conns.evicted_full"] > 0, c
     assert c["conns.evicted_idle"] > 0, c

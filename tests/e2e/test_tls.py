@@ -7,18 +7,16 @@ parsers (no span, no not-HTTP counter)."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 
 import pytest
 
-from conftest import PY, Proc, free_port
+from conftest import PY, Proc, free_port, wait_port
 
 SERVER, CLIENT = 2, 3
 
-
-# Until user/tls.c is called from main.c (the lead wires it in), kspan has
-# no TLS capture to test.
 
 # A threaded HTTPS/1.1 keep-alive server: /missing/... answers 404, POST
 # echoes its body, everything else says hello.
@@ -495,7 +493,7 @@ def test_started_after_kspan_own_copy(kspan_factory, certs, tmp_path):
     check_pairs(servers, clients)
     check_no_ciphertext(k)
     copies = [ln for ln in k.stderr.splitlines()
-              if "tls: attached" in ln and ln.split()[6].endswith(str(libdir / "libssl.so.3"))]
+              if "tls: attached" in ln and ln.split()[7].endswith(str(libdir / "libssl.so.3"))]
     assert len(copies) == 1, k.stderr
 
 
@@ -533,3 +531,104 @@ def test_kspan_restart_keeps_connection(kspan_factory, tls_server, tmp_path):
     assert len({s["attrs"]["client.port"] for s in servers}) == 1
     c = check_no_ciphertext(k2)
     assert c["spans.exported"] == len(clients) + len(servers)
+
+
+def bpf_tls_runs():
+    """Runs of kspan's TLS uprobe programs (kernel.bpf_stats_enabled on)."""
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True,
+                         check=True).stdout
+    return sum(p.get("run_cnt", 0) for p in json.loads(out)
+               if p.get("type") == "kprobe" and p.get("name", "").startswith("tls_"))
+
+
+@pytest.fixture
+def bpf_stats():
+    path = "/proc/sys/kernel/bpf_stats_enabled"
+    with open(path) as f:
+        old = f.read().strip()
+    with open(path, "w") as f:
+        f.write("1")
+    yield
+    with open(path, "w") as f:
+        f.write(old)
+
+
+def test_untraced_processes_take_no_probe(kspan_factory, tls_server, certs, tmp_path,
+                                          bpf_stats):
+    """--tls-probes process: the uprobes are the traced processes' own. A
+    TLS server and client outside the filter, on the same libssl file,
+    never run a TLS program (no breakpoint in them), while the traced
+    server's calls still do. The default (shared) has them run every one."""
+    port = free_port()
+    script = tmp_path / "other_server.py"
+    script.write_text(TLS_SERVER)
+    other = Proc([PY, str(script), str(port), str(certs[0]), str(certs[1])], port)
+    try:
+        with kspan_factory(["--pid", str(tls_server.pid)]) as k:
+            before = bpf_tls_runs()
+            run_script(tmp_path, "c0.py", URLLIB_CLIENT, port, "/a")
+            shared = bpf_tls_runs()
+            assert k.stop() == 0
+        assert shared > before
+        with kspan_factory(["--pid", str(tls_server.pid), "--tls-probes", "process"]) as k:
+            before = bpf_tls_runs()
+            out = run_script(tmp_path, "c1.py", URLLIB_CLIENT, port, "/a", "/b", "/c")
+            outside = bpf_tls_runs()
+            run_script(tmp_path, "c2.py", URLLIB_CLIENT, tls_server.port, "/traced")
+            inside = bpf_tls_runs()
+            time.sleep(0.5)
+            assert k.stop() == 0
+    finally:
+        other.stop()
+    assert json.loads(out.stdout) == [200, 200, 200]
+    assert outside == before, "an untraced process ran a TLS probe"
+    assert inside > outside
+    servers = by_kind(k.spans(), SERVER)
+    assert [s["attrs"]["url.path"] for s in servers] == ["/traced"]
+    assert servers[0]["resource"]["process.pid"] == tls_server.pid
+
+
+# Imports ssl (maps libssl), waits for a line on stdin, then forks: the
+# child serves HTTPS, the parent waits for it.
+FORK_SERVER = r"""
+import os, ssl, sys
+sys.stdin.readline()
+if os.fork():
+    os.wait()
+    sys.exit(0)
+sys.argv[0] = "child"
+exec(open(sys.argv[4]).read())
+"""
+
+
+def test_child_forked_later_is_probed(kspan_factory, certs, tmp_path):
+    """--tls-probes process: a traced process that forks after kspan
+    started; the child gets its own probes (tls_fork) and its HTTPS is
+    traced."""
+    port = free_port()
+    (tmp_path / "tls_server.py").write_text(TLS_SERVER)
+    (tmp_path / "fork_server.py").write_text(FORK_SERVER)
+    parent = subprocess.Popen([PY, str(tmp_path / "fork_server.py"), str(port), str(certs[0]),
+                               str(certs[1]), str(tmp_path / "tls_server.py")],
+                              stdin=subprocess.PIPE, text=True)
+    child = None
+    try:
+        time.sleep(0.5)
+        with kspan_factory(["--pid", str(parent.pid), "--tls-probes", "process"]) as k:
+            parent.stdin.write("go\n")
+            parent.stdin.flush()
+            wait_port(port)
+            with open(f"/proc/{parent.pid}/task/{parent.pid}/children") as f:
+                child = int(f.read().split()[0])
+            out = run_script(tmp_path, "c.py", URLLIB_CLIENT, port, "/forked/1", "/forked/2")
+            time.sleep(0.5)
+            assert k.stop() == 0
+    finally:
+        if child:
+            os.kill(child, signal.SIGTERM)
+        parent.wait(timeout=10)
+    assert json.loads(out.stdout) == [200, 200]
+    servers = by_kind(k.spans(), SERVER, child)
+    assert [s["attrs"]["url.path"] for s in servers] == ["/forked/1", "/forked/2"]
+    for s, p in zip(servers, ["/forked/1", "/forked/2"]):
+        check_span(s, SERVER, "GET", p, 200, port)

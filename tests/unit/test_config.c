@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "log.h"
 #include "naming.h"
 #include "otlp.h"
 
@@ -421,7 +422,7 @@ static void test_env(void **state)
 			    "query-allow=page,lang;inject-traceparent;no-tls!;"
 			    "otlp-headers=a=1,b=2;");
 	assert_string_equal(c.set[1].var, "KSPAN_EXE");
-	assert_string_equal(msg, "kspan: ignoring KSPAN_TYPO: no option of that name "
+	assert_string_equal(msg, "kspan: warn: ignoring KSPAN_TYPO: no option of that name "
 			    "(kspan --help)\n");
 	free(msg);
 	config_free(&c);
@@ -433,7 +434,7 @@ static void test_env(void **state)
 		f = open_memstream(&msg, &msglen);
 		assert_int_equal(config_from_env(&c, &schema, bad, f), -1);
 		fclose(f);
-		assert_string_equal(msg, "kspan: invalid KSPAN_NO_TLS='yes': expected true, "
+		assert_string_equal(msg, "kspan: error: invalid KSPAN_NO_TLS='yes': expected true, "
 				    "false, 1 or 0\n");
 		free(msg);
 		config_free(&c);
@@ -459,7 +460,7 @@ static int rec_apply(void *ctx, int val, char *arg)
 
 	assert_non_null(o);
 	if (arg && strcmp(arg, "bad") == 0) {
-		fprintf(stderr, "kspan: invalid --%s 'bad'\n", o->name);
+		log_error("invalid --%s 'bad'", o->name);
 		return -1;
 	}
 	r->n += snprintf(r->log + r->n, sizeof(r->log) - r->n, "%s%s%s;", o->name,
@@ -539,8 +540,8 @@ static void test_bad_value_origin(void **state)
 	assert_int_equal(config_check(&c, rec_apply, &r, f), -1);
 	stderr = saved;
 	fclose(f);
-	assert_string_equal(msg, "kspan: invalid --port 'bad'\n"
-			    "kspan: t.yaml:2: key 'port': invalid value (see above)\n");
+	assert_string_equal(msg, "kspan: error: invalid --port 'bad'\n"
+			    "kspan: error: t.yaml:2: key 'port': invalid value (see above)\n");
 	free(msg);
 
 	config_init(&e, CONFIG_SRC_ENV);
@@ -550,8 +551,8 @@ static void test_bad_value_origin(void **state)
 	assert_int_equal(config_check(&e, rec_apply, &r, f), -1);
 	stderr = saved;
 	fclose(f);
-	assert_string_equal(msg, "kspan: invalid --exporter 'bad'\n"
-			    "kspan: KSPAN_EXPORTER: invalid value (see above)\n");
+	assert_string_equal(msg, "kspan: error: invalid --exporter 'bad'\n"
+			    "kspan: error: KSPAN_EXPORTER: invalid value (see above)\n");
 	free(msg);
 	config_free(&c);
 	config_free(&e);

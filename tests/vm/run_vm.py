@@ -345,7 +345,7 @@ def check_hook(g, hook, requests, absent):
         check(not spans, f"{hook}: spans from a hook that cannot attach")
         return None
     want = f"+ {SOCK_HOOK_NAMES[hook]}"
-    check(any(l.startswith("kspan: attached ") and l.endswith(want) for l in err),
+    check(any(l.startswith("kspan: debug: attached ") and l.endswith(want) for l in err),
           f"{hook}: kspan did not attach with {SOCK_HOOK_NAMES[hook]}:\n{text}")
     check("exit: 0" in err, f"{hook}: kspan did not exit 0:\n{text}")
     check_spans(spans, requests, f"guest {hook}")
@@ -382,7 +382,7 @@ def host_reference(kspan, requests):
                                   "otlp-json", "--output", str(out), "--linger-ms", "200",
                                   "--duration", "60"], stdout=subprocess.DEVNULL, stderr=ef)
         for _ in range(200):
-            if k.poll() is not None or "kspan: tracing" in errf.read_text():
+            if k.poll() is not None or "kspan: info: tracing" in errf.read_text():
                 break
             time.sleep(0.05)
         check(k.poll() is None, "host kspan exited early:\n" + errf.read_text())
@@ -393,7 +393,7 @@ def host_reference(kspan, requests):
         rc = k.wait(timeout=30)
         err = errf.read_text()
         check(rc == 0, f"host kspan exited {rc}:\n{err}")
-        attached = next((l for l in err.splitlines() if l.startswith("kspan: attached")), "?")
+        attached = next((l for l in err.splitlines() if l.startswith("kspan: debug: attached")), "?")
         spans = parse_spans(out.read_text().splitlines() if out.exists() else [])
         check_spans(spans, requests, "host")
         return attached, spans, port
@@ -439,7 +439,7 @@ def run(args, log=print):
     if not args.no_host:
         attached, spans, port = host_reference(args.kspan, args.requests)
         projections["host"] = projection(spans, port)
-        log(f"vmtest: host ({attached[len('kspan: attached '):]}): {len(spans)} spans: "
+        log(f"vmtest: host ({attached[len('kspan: debug: attached '):]}): {len(spans)} spans: "
             + "; ".join(summary(spans)))
     names = list(projections)
     check(names, "no hook produced spans")
