@@ -119,8 +119,11 @@ http {{
 class Kspan:
     def __init__(self, pid, work):
         self.err = open(work / "kspan.err", "w+")
+        # Per-process TLS probes: wrk, on this host only for the bench,
+        # maps the same libssl and would otherwise take every probe too.
         self.p = subprocess.Popen([str(KSPAN), "--pid", str(pid), "--exporter", "otlp-json",
-                                   "--output", "/dev/null"], stderr=self.err)
+                                   "--output", "/dev/null", "--tls-probes", "process"],
+                                  stderr=self.err)
         for _ in range(200):
             self.err.seek(0)
             if "kspan: info: tracing" in self.err.read():
