@@ -116,7 +116,7 @@ class OtlpKspan(Kspan):
         for line in self.stderr.splitlines():
             if line.startswith(f"kspan: info: {group}: ") and "=" in line:
                 return {k: int(v) for k, v in
-                        (kv.split("=", 1) for kv in line.split(": ", 2)[2].split())}
+                        (kv.split("=", 1) for kv in line.split(": ", 3)[3].split())}
         raise AssertionError(f"no '{group}' counters in: {self.stderr}")
 
 
