@@ -97,16 +97,6 @@ const char *naming_source_name(enum naming_source s)
 	}
 }
 
-static void naming_copy(char *dst, size_t dstsz, const char *s, size_t n)
-{
-	if (!dstsz)
-		return;
-	if (n > dstsz - 1)
-		n = dstsz - 1;
-	memcpy(dst, s, n);
-	dst[n] = '\0';
-}
-
 /* What is known of the process, read when a rule or step needs it. */
 struct naming_facts {
 	const struct naming_proc *p;
@@ -318,7 +308,7 @@ static bool naming_k8s_label(const struct naming_config *nc, const struct naming
 		const char *v = str_environ_get(f->p->env, f->p->envlen, nc->label_env[i], &vlen);
 
 		if (v && vlen) {
-			naming_copy(out, outsz, v, vlen);
+			str_copy(out, outsz, v, vlen);
 			return true;
 		}
 	}
@@ -355,7 +345,7 @@ static bool naming_symlink_name(const char *name, const char *cid, char *out, si
 	u2 = u1 ? memchr(u1 + 1, '_', end - u1 - 1) : NULL;
 	if (!u1 || !u2 || u1 == name || u2 == u1 + 1 || end == u2 + 1)
 		return false;
-	naming_copy(out, outsz, u2 + 1, end - u2 - 1);
+	str_copy(out, outsz, u2 + 1, end - u2 - 1);
 	return true;
 }
 
@@ -414,7 +404,7 @@ bool naming_k8s_container(const char *log_dir, const char *cid, const char *pod_
 		if (d)
 			closedir(d);
 		if (n == 1) {
-			naming_copy(out, outsz, found, strlen(found));
+			str_copy(out, outsz, found, strlen(found));
 			return true;
 		}
 	}
@@ -496,11 +486,11 @@ enum naming_source naming_service_name(const struct naming_config *nc,
 		src = NAMING_SRC_RULE;
 	} else if (!(f && nc->kubernetes && naming_k8s(nc, f, out, outsz, &src) && out[0])) {
 		src = NAMING_SRC_EXE;
-		naming_copy(out, outsz, p->exe_name ? p->exe_name : "",
-			    p->exe_name ? strlen(p->exe_name) : 0);
+		str_copy(out, outsz, p->exe_name ? p->exe_name : "",
+			 p->exe_name ? strlen(p->exe_name) : 0);
 	}
 	if (r)
-		naming_copy(out, outsz, r->name, strlen(r->name));
+		str_copy(out, outsz, r->name, strlen(r->name));
 	if (naming_log && r)
 		log_to(naming_log, KLOG_DEBUG, "pid %u: service.name '%s' from the %s on line %u",
 		       p->pid, out, naming_source_name(src), r->line);

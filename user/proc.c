@@ -33,16 +33,6 @@ static const char *const proc_secret_words[] = {
 	"apikey", "api-key", "api_key", "credential",
 };
 
-static void proc_copy(char *dst, size_t dstsz, const char *src, size_t n)
-{
-	if (!dstsz)
-		return;
-	if (n > dstsz - 1)
-		n = dstsz - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 static bool proc_has_word(const char *s, size_t len, const char *word)
 {
 	size_t wlen = strlen(word);
@@ -286,7 +276,7 @@ bool proc_service_from_environ(char *dst, size_t dstsz, const char *env, size_t 
 
 	v = str_environ_get(env, len, "OTEL_SERVICE_NAME", &vlen);
 	if (v) {
-		proc_copy(dst, dstsz, v, vlen);
+		str_copy(dst, dstsz, v, vlen);
 		return true;
 	}
 	v = str_environ_get(env, len, "OTEL_RESOURCE_ATTRIBUTES", &vlen);
@@ -422,13 +412,13 @@ static bool proc_fill(struct proc_info *pi, uint32_t pid)
 		    memcmp(linkbuf + n - (sizeof(deleted) - 1), deleted, sizeof(deleted) - 1) == 0)
 			n -= sizeof(deleted) - 1;
 		linkbuf[n] = '\0';
-		proc_copy(pi->exe_path, sizeof(pi->exe_path), linkbuf, n);
+		str_copy(pi->exe_path, sizeof(pi->exe_path), linkbuf, n);
 		base = strrchr(linkbuf, '/');
 		base = base ? base + 1 : linkbuf;
-		proc_copy(pi->exe_name, sizeof(pi->exe_name), base, strlen(base));
+		str_copy(pi->exe_name, sizeof(pi->exe_name), base, strlen(base));
 	}
 	if (!pi->exe_name[0])
-		proc_copy(pi->exe_name, sizeof(pi->exe_name), comm, strlen(comm));
+		str_copy(pi->exe_name, sizeof(pi->exe_name), comm, strlen(comm));
 
 	n = proc_read(pid, "cmdline", cmdbuf, sizeof(cmdbuf));
 	if (n > 0)
@@ -476,8 +466,8 @@ const struct proc_info *proc_info_seen(uint32_t pid, const char *comm, size_t co
 	size_t n = strnlen(comm, comm_len);
 
 	if (n && strcmp(pi->exe_name, "unknown") == 0) {
-		proc_copy(pi->exe_name, sizeof(pi->exe_name), comm, n);
-		proc_copy(pi->service_name, sizeof(pi->service_name), comm, n);
+		str_copy(pi->exe_name, sizeof(pi->exe_name), comm, n);
+		str_copy(pi->service_name, sizeof(pi->service_name), comm, n);
 	}
 	return pi;
 }

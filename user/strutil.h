@@ -40,6 +40,17 @@ static inline size_t str_utf8_len(const unsigned char *s, size_t len)
 	return n;
 }
 
+/* Copy n bytes of s into dst as a string, cut to dstsz - 1 bytes. */
+static inline void str_copy(char *dst, size_t dstsz, const char *s, size_t n)
+{
+	if (!dstsz)
+		return;
+	if (n > dstsz - 1)
+		n = dstsz - 1;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
 /* Value of a hex digit of either case, or -1. */
 static inline int str_hexval(char c)
 {
