@@ -20,6 +20,8 @@
 #include "nest.h"
 #include "redact.h"
 
+#include "h2build.h"
+
 #define MAX_SPANS 256
 
 static struct span spans[MAX_SPANS];
@@ -97,49 +99,9 @@ static int64_t iattr(const struct span *s, const char *key)
 
 /* ---- building frames and header blocks ---- */
 
-struct bytes {
-	uint8_t b[16384];
-	size_t n;
-};
-
-static void put(struct bytes *o, const void *p, size_t n)
-{
-	assert_true(o->n + n <= sizeof(o->b));
-	memcpy(o->b + o->n, p, n);
-	o->n += n;
-}
-
-static void put_int(struct bytes *o, uint8_t first, unsigned prefix, uint32_t v)
-{
-	uint32_t max = (1u << prefix) - 1;
-	uint8_t c;
-
-	if (v < max) {
-		c = first | v;
-		put(o, &c, 1);
-		return;
-	}
-	c = first | max;
-	put(o, &c, 1);
-	v -= max;
-	while (v >= 128) {
-		c = 0x80 | (v & 0x7f);
-		put(o, &c, 1);
-		v >>= 7;
-	}
-	c = v;
-	put(o, &c, 1);
-}
-
 static void h_idx(struct bytes *o, uint32_t i)
 {
 	put_int(o, 0x80, 7, i);
-}
-
-static void put_str(struct bytes *o, const char *s)
-{
-	put_int(o, 0, 7, strlen(s));
-	put(o, s, strlen(s));
 }
 
 /* Literal: with incremental indexing when inc, else without indexing. */
@@ -153,16 +115,6 @@ static void h_lit(struct bytes *o, bool inc, uint32_t name_idx, const char *name
 	if (!name_idx)
 		put_str(o, name);
 	put_str(o, value);
-}
-
-static void frame(struct bytes *o, uint8_t type, uint8_t flags, uint32_t stream,
-		  const void *payload, uint32_t len)
-{
-	uint8_t h[9] = { len >> 16, len >> 8, len, type, flags,
-			 stream >> 24, stream >> 16, stream >> 8, stream };
-
-	put(o, h, 9);
-	put(o, payload, len);
 }
 
 static void preface(struct bytes *o)

@@ -18,6 +18,8 @@
 #include "ids.h"
 #include "kspan.h"
 
+#include "h2build.h"
+
 #define MAX_SPANS 64
 /* What one pool chunk of each kind may add (chunks are about 64 KiB): the
  * bound on a hostile connection's memory, whatever it sends. */
@@ -273,58 +275,14 @@ static void test_endless_chunked(void **state)
 
 /* ---- HTTP/2: HPACK table-size bombs ---- */
 
-struct bytes {
-	uint8_t b[20000];
-	size_t n;
-};
-
-static void put(struct bytes *o, const void *p, size_t n)
-{
-	assert_true(o->n + n <= sizeof(o->b));
-	memcpy(o->b + o->n, p, n);
-	o->n += n;
-}
-
-static void put_int(struct bytes *o, uint8_t first, unsigned prefix, uint32_t v)
-{
-	uint32_t max = (1u << prefix) - 1;
-	uint8_t c;
-
-	if (v < max) {
-		c = first | v;
-		put(o, &c, 1);
-		return;
-	}
-	c = first | max;
-	put(o, &c, 1);
-	for (v -= max; v >= 128; v >>= 7) {
-		c = 0x80 | (v & 0x7f);
-		put(o, &c, 1);
-	}
-	c = v;
-	put(o, &c, 1);
-}
-
 static void put_lit(struct bytes *o, uint32_t name_idx, const char *name, const char *value,
 		    size_t vlen)
 {
 	put_int(o, 0x40, 6, name_idx);		/* with incremental indexing */
-	if (!name_idx) {
-		put_int(o, 0, 7, strlen(name));
-		put(o, name, strlen(name));
-	}
+	if (!name_idx)
+		put_str(o, name);
 	put_int(o, 0, 7, vlen);
 	put(o, value, vlen);
-}
-
-static void frame(struct bytes *o, uint8_t type, uint8_t flags, uint32_t stream,
-		  const void *payload, uint32_t len)
-{
-	uint8_t h[9] = { len >> 16, len >> 8, len, type, flags,
-			 stream >> 24, stream >> 16, stream >> 8, stream };
-
-	put(o, h, 9);
-	put(o, payload, len);
 }
 
 static struct h2_ctx *h2;
