@@ -96,7 +96,7 @@ $(OUTPUT)/test/%: tests/unit/%.c $(CORE_SRCS) $(wildcard user/*.h tests/unit/*.h
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(CFLAGS) -O1 $(SAN) $< $(CORE_SRCS) $(EXTRA_OBJS) -lcmocka -lpthread $(CORE_LDLIBS) -o $@
 
-$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(wildcard user/*.h) $(EXTRA_DEPS) $(EXTRA_OBJS) | $(OUTPUT)/fuzz
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(wildcard user/*.h tests/unit/*.h) $(EXTRA_DEPS) $(EXTRA_OBJS) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(CFLAGS) -O1 -fsanitize=fuzzer,address,undefined $< $(CORE_SRCS) $(EXTRA_OBJS) -lpthread $(CORE_LDLIBS) -o $@
 

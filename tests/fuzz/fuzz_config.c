@@ -16,6 +16,8 @@
 #include "config.h"
 #include "otlp.h"
 
+#include "../unit/config_schema.h"
+
 #define MAX_ENV 32
 
 #define CHECK(x)			\
@@ -23,27 +25,6 @@
 		if (!(x))		\
 			abort();	\
 	} while (0)
-
-enum { O_EXE = 300, O_PORT, O_QALLOW, O_INJECT, O_NOTLS, O_VERSION };
-static const struct option opts[] = {
-	{ "pid", required_argument, NULL, 'p' },
-	{ "exporter", required_argument, NULL, 'e' },
-	{ "exe", required_argument, NULL, O_EXE },
-	{ "port", required_argument, NULL, O_PORT },
-	{ "query-allow", required_argument, NULL, O_QALLOW },
-	{ "inject-traceparent", no_argument, NULL, O_INJECT },
-	{ "no-tls", no_argument, NULL, O_NOTLS },
-	{ "config", required_argument, NULL, 'c' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, O_VERSION },
-	OTLP_LONG_OPTIONS,
-	{},
-};
-static const char *const repeatable[] = { "pid", "exe", "port", NULL };
-static const char *const reserved[] = { "config", "help", "version", NULL };
-static const struct config_schema schema = {
-	.options = opts, .repeatable = repeatable, .reserved = reserved,
-};
 
 static int accept_all(void *ctx, int val, char *arg)
 {

@@ -24,29 +24,7 @@
 #include "naming.h"
 #include "otlp.h"
 
-/* The shapes of kspan's own table: repeatable selectors, comma lists,
- * flags, short options, OTLP options and the command-line-only ones. */
-enum { O_EXE = 300, O_PORT, O_QALLOW, O_INJECT, O_NOTLS, O_CAP, O_VERSION };
-static const struct option opts[] = {
-	{ "pid", required_argument, NULL, 'p' },
-	{ "exporter", required_argument, NULL, 'e' },
-	{ "exe", required_argument, NULL, O_EXE },
-	{ "port", required_argument, NULL, O_PORT },
-	{ "query-allow", required_argument, NULL, O_QALLOW },
-	{ "inject-traceparent", no_argument, NULL, O_INJECT },
-	{ "no-tls", no_argument, NULL, O_NOTLS },
-	{ "capture-bytes", required_argument, NULL, O_CAP },
-	{ "config", required_argument, NULL, 'c' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, O_VERSION },
-	OTLP_LONG_OPTIONS,
-	{},
-};
-static const char *const repeatable[] = { "pid", "exe", "port", NULL };
-static const char *const reserved[] = { "config", "help", "version", NULL };
-static const struct config_schema schema = {
-	.options = opts, .repeatable = repeatable, .reserved = reserved,
-};
+#include "config_schema.h"
 
 static const char sample[] =
 	"# kspan settings\n"
