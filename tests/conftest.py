@@ -176,14 +176,20 @@ def threaded_server():
     srv.stop()
 
 
-@pytest.fixture
-def nginx(tmp_path):
+def start_nginx(tmp_path, files, listen="", server_conf=""):
+    """nginx, one worker, on a free loopback port: files (path under the
+    root -> str or bytes) from a fresh root, /fail/... answered 503. listen
+    is added to the listen line ("ssl http2"), server_conf to the server
+    block (certificates)."""
     port = free_port()
     root = tmp_path / "nginx"
     www = root / "www"
-    www.mkdir(parents=True)
-    (www / "index.html").write_text("hello from nginx\n")
-    (www / "big.bin").write_bytes(os.urandom(200_000))
+    for name, data in files.items():
+        (www / name).parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, bytes):
+            (www / name).write_bytes(data)
+        else:
+            (www / name).write_text(data)
     conf = root / "nginx.conf"
     conf.write_text(f"""
 user root;
@@ -197,12 +203,37 @@ http {{
   client_body_temp_path {root}/body; proxy_temp_path {root}/proxy;
   fastcgi_temp_path {root}/fcgi; uwsgi_temp_path {root}/uwsgi; scgi_temp_path {root}/scgi;
   server {{
-    listen 127.0.0.1:{port};
+    listen 127.0.0.1:{port} {listen};
+    {server_conf}
     root {www};
     location /fail/ {{ return 503; }}
   }}
 }}
 """)
-    srv = Proc(["nginx", "-c", str(conf)], port)
+    return Proc(["nginx", "-c", str(conf)], port)
+
+
+@pytest.fixture
+def nginx(tmp_path):
+    srv = start_nginx(tmp_path, {"index.html": "hello from nginx\n",
+                                 "big.bin": os.urandom(200_000)})
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def certs(tmp_path):
+    """A self-signed certificate and its key, made for this test."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "1",
+                    "-subj", "/CN=localhost"], check=True, capture_output=True)
+    return cert, key
+
+
+def nginx_https(tmp_path, certs, listen, protocols):
+    """start_nginx over TLS with the files the TLS tests ask for."""
+    return start_nginx(tmp_path, {"index.html": "hello from nginx\n", "users/7": "user 7\n"},
+                       listen=listen,
+                       server_conf=f"ssl_certificate {certs[0]}; ssl_certificate_key {certs[1]}; "
+                                   f"ssl_protocols {protocols};")

@@ -10,9 +10,9 @@ import subprocess
 
 import pytest
 
-from conftest import PY, Proc, free_port
+from conftest import PY, Proc, free_port, nginx_https
 from h2util import CLIENT, ERROR, SERVER, child_of, nghttpd, pick, run, traced
-from test_tls import certs, check_no_ciphertext  # noqa: F401 (fixture)
+from test_tls import check_no_ciphertext
 
 
 def check_h2_tls(s, kind, port, method, path, status, version):
@@ -47,36 +47,8 @@ def check_counters(k):
 
 
 @pytest.fixture
-def nginx_h2(tmp_path, certs):  # noqa: F811
-    port = free_port()
-    root = tmp_path / "nginx"
-    www = root / "www"
-    (www / "users").mkdir(parents=True)
-    (www / "index.html").write_text("hello from nginx\n")
-    (www / "users" / "7").write_text("user 7\n")
-    conf = root / "nginx.conf"
-    conf.write_text(f"""
-user root;
-worker_processes 1;
-daemon off;
-pid {root}/nginx.pid;
-error_log {root}/error.log;
-events {{ worker_connections 256; }}
-http {{
-  access_log off;
-  client_body_temp_path {root}/body; proxy_temp_path {root}/proxy;
-  fastcgi_temp_path {root}/fcgi; uwsgi_temp_path {root}/uwsgi; scgi_temp_path {root}/scgi;
-  server {{
-    listen 127.0.0.1:{port} ssl http2;
-    ssl_certificate {certs[0]};
-    ssl_certificate_key {certs[1]};
-    ssl_protocols TLSv1.3;
-    root {www};
-    location /fail/ {{ return 503; }}
-  }}
-}}
-""")
-    srv = Proc(["nginx", "-c", str(conf)], port)
+def nginx_h2(tmp_path, certs):
+    srv = nginx_https(tmp_path, certs, "ssl http2", "TLSv1.3")
     yield srv
     srv.stop()
 
@@ -117,7 +89,7 @@ def test_curl_nginx(kspan_factory, nginx_h2):
     assert c["http2.spans"] == 2 * len(reqs)
 
 
-def test_nghttp_nghttpd(kspan_factory, certs, tmp_path):  # noqa: F811
+def test_nghttp_nghttpd(kspan_factory, certs, tmp_path):
     www = tmp_path / "www"
     www.mkdir()
     (www / "index.html").write_text("hello h2 over tls\n")
@@ -183,7 +155,7 @@ print(out, flush=True)
 """
 
 
-def test_grpc_tls(kspan_factory, certs):  # noqa: F811
+def test_grpc_tls(kspan_factory, certs):
     """grpcio (grpc-core on the system's libssl) with TLS credentials both
     ways: grpc-core encrypts into memory, so the socket of each TLS call is
     the one its thread just read, as for node."""

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import PY, Proc, free_port, wait_port
+from conftest import PY, Proc, free_port, nginx_https, wait_port
 
 SERVER, CLIENT = 2, 3
 
@@ -123,15 +123,6 @@ const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
 
 
 @pytest.fixture
-def certs(tmp_path):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                    "-keyout", str(key), "-out", str(cert), "-days", "1",
-                    "-subj", "/CN=localhost"], check=True, capture_output=True)
-    return cert, key
-
-
-@pytest.fixture
 def tls_server(tmp_path, certs):
     port = free_port()
     script = tmp_path / "tls_server.py"
@@ -214,35 +205,7 @@ def check_pairs(servers, clients):
 
 @pytest.fixture
 def nginx_tls(tmp_path, certs):
-    port = free_port()
-    root = tmp_path / "nginx"
-    www = root / "www"
-    (www / "users").mkdir(parents=True)
-    (www / "index.html").write_text("hello from nginx\n")
-    (www / "users" / "7").write_text("user 7\n")
-    conf = root / "nginx.conf"
-    conf.write_text(f"""
-user root;
-worker_processes 1;
-daemon off;
-pid {root}/nginx.pid;
-error_log {root}/error.log;
-events {{ worker_connections 256; }}
-http {{
-  access_log off;
-  client_body_temp_path {root}/body; proxy_temp_path {root}/proxy;
-  fastcgi_temp_path {root}/fcgi; uwsgi_temp_path {root}/uwsgi; scgi_temp_path {root}/scgi;
-  server {{
-    listen 127.0.0.1:{port} ssl;
-    ssl_certificate {certs[0]};
-    ssl_certificate_key {certs[1]};
-    ssl_protocols TLSv1.2;
-    root {www};
-    location /fail/ {{ return 503; }}
-  }}
-}}
-""")
-    srv = Proc(["nginx", "-c", str(conf)], port)
+    srv = nginx_https(tmp_path, certs, "ssl", "TLSv1.2")
     yield srv
     srv.stop()
 

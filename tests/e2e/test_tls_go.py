@@ -116,15 +116,6 @@ def go_build(tmp_path, name, ldflags="", pie=False):
     return out
 
 
-@pytest.fixture
-def certs(tmp_path):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                    "-keyout", str(key), "-out", str(cert), "-days", "1",
-                    "-subj", "/CN=localhost"], check=True, capture_output=True)
-    return cert, key
-
-
 def go_server(binary, certs):
     port = free_port()
     return Proc([str(binary), "serve", f"127.0.0.1:{port}", str(certs[0]), str(certs[1])],
