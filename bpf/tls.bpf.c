@@ -280,15 +280,15 @@ int BPF_PROG(tls_exec, struct task_struct *p)
 	return 0;
 }
 
-/* With a pid filter the probes are per process (see user/tls.c), and a new
- * child of a process that maps a TLS library has none yet: userspace
- * attaches its own. Threads share their process's. */
+/* With per-process probes (see user/tls.c; loaded only then) a new child
+ * of a process that maps a TLS library has none yet: userspace attaches
+ * its own. Threads share their process's. */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(tls_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 ptgid = BPF_CORE_READ(parent, tgid), pid = BPF_CORE_READ(child, pid);
 
-	if (!targ_tls || !targ_filter_pids || pid != (__u32)BPF_CORE_READ(child, tgid) ||
+	if (pid != (__u32)BPF_CORE_READ(child, tgid) ||
 	    !bpf_map_lookup_elem(&tls_pids, &ptgid))
 		return 0;
 	tls_proc_event(KSPAN_EV_TLS_FORK, pid);

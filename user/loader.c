@@ -417,6 +417,9 @@ static int try_load_one(struct loader *l, const struct loader_opts *o, enum sys_
 	s->rodata->targ_inject = o->inject;
 	s->rodata->targ_inject_fmt = o->inject_fmt ? o->inject_fmt : KSPAN_INJ_TRACECONTEXT;
 	s->rodata->targ_filter_pids = o->npids > 0 || o->filter;
+	/* Forks matter only to per-process TLS probes. */
+	bpf_program__set_autoload(s->progs.tls_fork, o->tls && o->tls_per_process &&
+				  s->rodata->targ_filter_pids);
 	s->rodata->targ_self_tgid = getpid();
 	s->rodata->targ_cap_len = o->cap_len;
 	s->rodata->targ_fd_walk = sock == SOCK_HOOK_FDWALK;

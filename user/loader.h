@@ -45,6 +45,8 @@ struct loader_opts {
 	bool tcp;		/* load them if this kernel can (tracing: TCP
 				 * figures); see loader.conns */
 	bool tls;		/* load the tls_* programs (TLS plaintext via uprobes) */
+	bool tls_per_process;	/* and tls_fork, for per-process probes (with a
+				 * pid filter only) */
 	bool inject;		/* insert trace context into outgoing requests */
 	uint32_t inject_fmt;	/* KSPAN_INJ_* header formats to insert */
 };

@@ -701,6 +701,7 @@ int main(int argc, char **argv)
 	lo.force_sock_hook = o.sock_hook;
 	lo.inject = o.inject;
 	lo.tls = !o.no_tls;
+	lo.tls_per_process = o.tls_per_process;
 	lo.tcp = true;
 	if (o.inject) {
 		/* OTEL_PROPAGATORS picks the headers; unset, it is
