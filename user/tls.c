@@ -104,6 +104,7 @@ struct tls_reaper {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct bpf_link *q[TLS_REAP_MAX];
+	struct bpf_link *batch[TLS_REAP_MAX];	/* the thread's copy of q */
 	uint32_t n;
 	bool stop;
 };
@@ -189,6 +190,7 @@ static int lib_find(const struct tls_ctx *t, uint64_t dev, uint64_t ino, uint32_
 static void *reaper_main(void *arg)
 {
 	struct tls_reaper *r = arg;
+	uint32_t n;
 
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
@@ -196,15 +198,14 @@ static void *reaper_main(void *arg)
 			pthread_cond_wait(&r->cond, &r->lock);
 		if (!r->n)
 			break;
-		{
-			/* Oldest first, keeping the order links were queued in. */
-			struct bpf_link *link = r->q[0];
-
-			memmove(r->q, r->q + 1, --r->n * sizeof(r->q[0]));
-			pthread_mutex_unlock(&r->lock);
-			bpf_link__destroy(link);
-			pthread_mutex_lock(&r->lock);
-		}
+		/* Take the queue whole; destroy in the order it was queued. */
+		n = r->n;
+		memcpy(r->batch, r->q, n * sizeof(r->q[0]));
+		r->n = 0;
+		pthread_mutex_unlock(&r->lock);
+		for (uint32_t i = 0; i < n; i++)
+			bpf_link__destroy(r->batch[i]);
+		pthread_mutex_lock(&r->lock);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
