@@ -396,8 +396,15 @@ int inject_msg(struct sk_msg_md *msg)
 			goto stop_failed;
 		} else {
 			size += added;
-			if (sc->head_end)
+			if (sc->head_end) {
 				sc->head_end += added;
+				/* The push left the head in three pieces, which TCP
+				 * sends one by one: the peer could read the request
+				 * line before the context and its kernel would not
+				 * see the context. One piece again; if that fails the
+				 * bytes are still right, only split. */
+				bpf_msg_pull_data(msg, off, off + sc->head_end, 0);
+			}
 		}
 		if (!sc->head_end || sc->has_te)
 			goto stop;	/* head split over writes, or chunked: stop here */
