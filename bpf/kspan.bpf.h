@@ -45,8 +45,12 @@ struct {
 	__uint(max_entries, 8 << 20);	/* resized by the loader */
 } events SEC(".maps") __weak;
 
+/* Calls between syscall entry and exit. Not LRU: an LRU map may evict
+ * before it is full (its free nodes sit in per-CPU lists), and an evicted
+ * entry loses the call's entry time. Entries go at exit, and at thread exit
+ * (sched_process_exit); a full map is counted (active_full). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u32);			/* tid */
 	__type(value, struct active_call);
