@@ -21,25 +21,106 @@ struct otlp_json_ref {
 	uint32_t idx;
 };
 
+/* The document is built in this buffer and handed to stdio in large writes:
+ * one locked stdio call per byte or field cost more than the spans' own
+ * encoding. When it fills, it is written out and reused. */
+#define OTLP_JSON_BUF (256 * 1024)
+
+struct jw {
+	FILE *f;
+	size_t len;
+	bool failed;
+	char buf[OTLP_JSON_BUF];
+};
+
 struct otlp_json_exporter {
 	struct exporter base;
-	FILE *out;
+	struct jw w;
 	struct otlp_json_ref refs[OTLP_JSON_CHUNK];
 };
 
-static void otlp_json_str(FILE *f, const char *s, size_t len)
+static void jw_drain(struct jw *w)
+{
+	if (w->len && fwrite(w->buf, 1, w->len, w->f) != w->len)
+		w->failed = true;
+	w->len = 0;
+}
+
+static void jw_put(struct jw *w, const void *s, size_t n)
+{
+	if (sizeof(w->buf) - w->len < n) {
+		jw_drain(w);
+		if (n > sizeof(w->buf)) {
+			if (fwrite(s, 1, n, w->f) != n)
+				w->failed = true;
+			return;
+		}
+	}
+	memcpy(w->buf + w->len, s, n);
+	w->len += n;
+}
+
+static void jw_c(struct jw *w, char c)
+{
+	if (w->len == sizeof(w->buf))
+		jw_drain(w);
+	w->buf[w->len++] = c;
+}
+
+static void jw_s(struct jw *w, const char *s)
+{
+	jw_put(w, s, strlen(s));
+}
+
+/* A string literal, its length known at compile time. */
+#define jw_lit(w, s) jw_put(w, "" s, sizeof(s) - 1)
+
+static void jw_u64(struct jw *w, uint64_t v)
+{
+	char t[20];
+	size_t i = sizeof(t);
+
+	do {
+		t[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	jw_put(w, t + i, sizeof(t) - i);
+}
+
+static void jw_i64(struct jw *w, int64_t v)
+{
+	if (v < 0) {
+		jw_c(w, '-');
+		jw_u64(w, -(uint64_t)v);
+	} else {
+		jw_u64(w, (uint64_t)v);
+	}
+}
+
+
+/* Bytes a JSON string cannot carry as they are: controls, quote, backslash,
+ * and the start of any multi-byte sequence (checked as UTF-8). */
+static const bool otlp_json_special[256] = {
+	[0 ... 0x1f] = true, ['"'] = true, ['\\'] = true, [0x80 ... 0xff] = true,
+};
+
+static void otlp_json_str(struct jw *w, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, start = 0;
 
-	fputc('"', f);
+	jw_c(w, '"');
 	while (i < len) {
 		unsigned char c = p[i];
-		char ubuf[7];
+		char ubuf[6];
 		const char *esc;
-		size_t n = 1;
+		size_t n = 1, elen = 2;
 
+		if (!otlp_json_special[c]) {
+			i++;
+			continue;
+		}
 		if (c >= 0x80) {
 			n = str_utf8_len(p + i, len - i);
 			if (n) {
@@ -48,6 +129,7 @@ static void otlp_json_str(FILE *f, const char *s, size_t len)
 			}
 			n = 1;
 			esc = "\\ufffd";
+			elen = 6;
 		} else if (c == '"') {
 			esc = "\\\"";
 		} else if (c == '\\') {
@@ -58,40 +140,42 @@ static void otlp_json_str(FILE *f, const char *s, size_t len)
 			esc = "\\r";
 		} else if (c == '\t') {
 			esc = "\\t";
-		} else if (c < 0x20) {
+		} else {
 			memcpy(ubuf, "\\u00", 4);
 			ubuf[4] = hex[c >> 4];
 			ubuf[5] = hex[c & 0xf];
-			ubuf[6] = '\0';
 			esc = ubuf;
-		} else {
-			i++;
-			continue;
+			elen = 6;
 		}
-		fwrite(p + start, 1, i - start, f);
-		fputs(esc, f);
+		jw_put(w, p + start, i - start);
+		jw_put(w, esc, elen);
 		i += n;
 		start = i;
 	}
-	fwrite(p + start, 1, len - start, f);
-	fputc('"', f);
+	jw_put(w, p + start, len - start);
+	jw_c(w, '"');
 }
 
-static void otlp_json_cstr(FILE *f, const char *s)
+static void otlp_json_cstr(struct jw *w, const char *s)
 {
-	otlp_json_str(f, s, strlen(s));
+	otlp_json_str(w, s, strlen(s));
 }
 
-static void otlp_json_hex(FILE *f, const uint8_t *id, size_t len)
+static void otlp_json_hex(struct jw *w, const uint8_t *id, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
+	char t[2 * 16 + 2];
+	size_t n = 0;
 
-	fputc('"', f);
+	if (len > 16)
+		len = 16;
+	t[n++] = '"';
 	for (size_t i = 0; i < len; i++) {
-		fputc(hex[id[i] >> 4], f);
-		fputc(hex[id[i] & 0xf], f);
+		t[n++] = hex[id[i] >> 4];
+		t[n++] = hex[id[i] & 0xf];
 	}
-	fputc('"', f);
+	t[n++] = '"';
+	jw_put(w, t, n);
 }
 
 static bool otlp_json_is_zero(const uint8_t *id, size_t len)
@@ -104,7 +188,7 @@ static bool otlp_json_is_zero(const uint8_t *id, size_t len)
 
 /* Shortest round-trip digits, laid out as Go's encoding/json does: plain
  * decimal for 1e-6 <= |v| < 1e21, else exponent form. */
-static void otlp_json_double(FILE *f, double v)
+static void otlp_json_double(struct jw *w, double v)
 {
 	char buf[40], digits[24];
 	size_t nd = 0;
@@ -112,15 +196,15 @@ static void otlp_json_double(FILE *f, double v)
 	char *e;
 
 	if (isnan(v)) {
-		fputs("\"NaN\"", f);
+		jw_lit(w, "\"NaN\"");
 		return;
 	}
 	if (isinf(v)) {
-		fputs(v > 0 ? "\"Infinity\"" : "\"-Infinity\"", f);
+		jw_s(w, v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
 		return;
 	}
 	if (v == 0) {
-		fputs(signbit(v) ? "-0" : "0", f);
+		jw_s(w, signbit(v) ? "-0" : "0");
 		return;
 	}
 	for (int prec = 1; prec <= 17; prec++) {
@@ -130,7 +214,7 @@ static void otlp_json_double(FILE *f, double v)
 	}
 	e = strchr(buf, 'e');
 	if (!e) {
-		fputs("0", f);
+		jw_c(w, '0');
 		return;
 	}
 	for (char *p = buf; p < e && nd < sizeof(digits) - 1; p++)
@@ -139,63 +223,63 @@ static void otlp_json_double(FILE *f, double v)
 	digits[nd] = '\0';
 	exp = atoi(e + 1);
 	if (v < 0)
-		fputc('-', f);
+		jw_c(w, '-');
 
 	if (fabs(v) < 1e-6 || fabs(v) >= 1e21) {
-		fputc(digits[0], f);
+		jw_c(w, digits[0]);
 		if (nd > 1) {
-			fputc('.', f);
-			fputs(digits + 1, f);
+			jw_c(w, '.');
+			jw_s(w, digits + 1);
 		}
-		if (exp < 0)
-			fprintf(f, "e-%d", -exp);
-		else
-			fprintf(f, "e+%02d", exp);
+		snprintf(buf, sizeof(buf), exp < 0 ? "e-%d" : "e+%02d", exp < 0 ? -exp : exp);
+		jw_s(w, buf);
 		return;
 	}
 	dp = exp + 1;
 	if (dp <= 0) {
-		fputs("0.", f);
+		jw_lit(w, "0.");
 		for (int i = 0; i < -dp; i++)
-			fputc('0', f);
-		fputs(digits, f);
+			jw_c(w, '0');
+		jw_s(w, digits);
 	} else if ((size_t)dp >= nd) {
-		fputs(digits, f);
+		jw_s(w, digits);
 		for (size_t i = nd; i < (size_t)dp; i++)
-			fputc('0', f);
+			jw_c(w, '0');
 	} else {
-		fwrite(digits, 1, dp, f);
-		fputc('.', f);
-		fputs(digits + dp, f);
+		jw_put(w, digits, dp);
+		jw_c(w, '.');
+		jw_s(w, digits + dp);
 	}
 }
 
-static void otlp_json_key(FILE *f, bool *first, const char *key)
+static void otlp_json_key(struct jw *w, bool *first, const char *key)
 {
 	if (!*first)
-		fputc(',', f);
+		jw_c(w, ',');
 	*first = false;
-	fputs("{\"key\":", f);
-	otlp_json_cstr(f, key);
-	fputs(",\"value\":", f);
+	jw_lit(w, "{\"key\":");
+	otlp_json_cstr(w, key);
+	jw_lit(w, ",\"value\":");
 }
 
-static void otlp_json_kv_str(FILE *f, bool *first, const char *key,
+static void otlp_json_kv_str(struct jw *w, bool *first, const char *key,
 			     const char *val, size_t len)
 {
-	otlp_json_key(f, first, key);
-	fputs("{\"stringValue\":", f);
-	otlp_json_str(f, val, len);
-	fputs("}}", f);
+	otlp_json_key(w, first, key);
+	jw_lit(w, "{\"stringValue\":");
+	otlp_json_str(w, val, len);
+	jw_lit(w, "}}");
 }
 
-static void otlp_json_kv_int(FILE *f, bool *first, const char *key, int64_t v)
+static void otlp_json_kv_int(struct jw *w, bool *first, const char *key, int64_t v)
 {
-	otlp_json_key(f, first, key);
-	fprintf(f, "{\"intValue\":\"%" PRId64 "\"}}", v);
+	otlp_json_key(w, first, key);
+	jw_lit(w, "{\"intValue\":\"");
+	jw_i64(w, v);
+	jw_lit(w, "\"}}");
 }
 
-static void otlp_json_attr(FILE *f, bool *first, const struct span *s,
+static void otlp_json_attr(struct jw *w, bool *first, const struct span *s,
 			   const struct span_attr *a)
 {
 	size_t off, len;
@@ -206,82 +290,94 @@ static void otlp_json_attr(FILE *f, bool *first, const struct span *s,
 	case SPAN_ATTR_STR:
 		off = a->v.s.off < SPAN_STRBUF ? a->v.s.off : SPAN_STRBUF;
 		len = a->v.s.len < SPAN_STRBUF - off ? a->v.s.len : SPAN_STRBUF - off;
-		otlp_json_kv_str(f, first, a->key, s->strbuf + off, len);
+		otlp_json_kv_str(w, first, a->key, s->strbuf + off, len);
 		break;
 	case SPAN_ATTR_INT:
-		otlp_json_kv_int(f, first, a->key, a->v.i);
+		otlp_json_kv_int(w, first, a->key, a->v.i);
 		break;
 	case SPAN_ATTR_BOOL:
-		otlp_json_key(f, first, a->key);
-		fputs(a->v.b ? "{\"boolValue\":true}}" : "{\"boolValue\":false}}", f);
+		otlp_json_key(w, first, a->key);
+		jw_s(w, a->v.b ? "{\"boolValue\":true}}" : "{\"boolValue\":false}}");
 		break;
 	case SPAN_ATTR_DOUBLE:
-		otlp_json_key(f, first, a->key);
-		fputs("{\"doubleValue\":", f);
-		otlp_json_double(f, a->v.d);
-		fputs("}}", f);
+		otlp_json_key(w, first, a->key);
+		jw_lit(w, "{\"doubleValue\":");
+		otlp_json_double(w, a->v.d);
+		jw_lit(w, "}}");
 		break;
 	}
 }
 
-static void otlp_json_span(FILE *f, const struct span *s)
+static void otlp_json_span(struct jw *w, const struct span *s)
 {
 	size_t nattrs = s->nattrs < SPAN_MAX_ATTRS ? s->nattrs : SPAN_MAX_ATTRS;
 	bool first = true;
 
-	fputs("{\"traceId\":", f);
-	otlp_json_hex(f, s->trace_id, sizeof(s->trace_id));
-	fputs(",\"spanId\":", f);
-	otlp_json_hex(f, s->span_id, sizeof(s->span_id));
+	jw_lit(w, "{\"traceId\":");
+	otlp_json_hex(w, s->trace_id, sizeof(s->trace_id));
+	jw_lit(w, ",\"spanId\":");
+	otlp_json_hex(w, s->span_id, sizeof(s->span_id));
 	if (!otlp_json_is_zero(s->parent_span_id, sizeof(s->parent_span_id))) {
-		fputs(",\"parentSpanId\":", f);
-		otlp_json_hex(f, s->parent_span_id, sizeof(s->parent_span_id));
+		jw_lit(w, ",\"parentSpanId\":");
+		otlp_json_hex(w, s->parent_span_id, sizeof(s->parent_span_id));
 	}
-	if (s->trace_flags)
-		fprintf(f, ",\"flags\":%u", s->trace_flags);
-	fputs(",\"name\":", f);
-	otlp_json_str(f, s->name, strnlen(s->name, sizeof(s->name)));
-	if (s->kind)
-		fprintf(f, ",\"kind\":%u", s->kind);
-	fprintf(f, ",\"startTimeUnixNano\":\"%" PRIu64 "\",\"endTimeUnixNano\":\"%" PRIu64 "\"",
-		s->start_ns, s->end_ns);
+	if (s->trace_flags) {
+		jw_lit(w, ",\"flags\":");
+		jw_u64(w, s->trace_flags);
+	}
+	jw_lit(w, ",\"name\":");
+	otlp_json_str(w, s->name, strnlen(s->name, sizeof(s->name)));
+	if (s->kind) {
+		jw_lit(w, ",\"kind\":");
+		jw_u64(w, s->kind);
+	}
+	jw_lit(w, ",\"startTimeUnixNano\":\"");
+	jw_u64(w, s->start_ns);
+	jw_lit(w, "\",\"endTimeUnixNano\":\"");
+	jw_u64(w, s->end_ns);
+	jw_c(w, '"');
 	if (nattrs) {
-		fputs(",\"attributes\":[", f);
+		jw_lit(w, ",\"attributes\":[");
 		for (size_t i = 0; i < nattrs; i++)
-			otlp_json_attr(f, &first, s, &s->attrs[i]);
-		fputc(']', f);
+			otlp_json_attr(w, &first, s, &s->attrs[i]);
+		jw_c(w, ']');
 	}
-	if (s->attrs_dropped)
-		fprintf(f, ",\"droppedAttributesCount\":%" PRIu32, s->attrs_dropped);
-	if (s->status)
-		fprintf(f, ",\"status\":{\"code\":%u}", s->status);
-	fputc('}', f);
+	if (s->attrs_dropped) {
+		jw_lit(w, ",\"droppedAttributesCount\":");
+		jw_u64(w, s->attrs_dropped);
+	}
+	if (s->status) {
+		jw_lit(w, ",\"status\":{\"code\":");
+		jw_u64(w, s->status);
+		jw_c(w, '}');
+	}
+	jw_c(w, '}');
 }
 
 /* Opens a ResourceSpans object and writes its resource. */
-static void otlp_json_resource(FILE *f, uint32_t pid)
+static void otlp_json_resource(struct jw *w, uint32_t pid)
 {
 	const struct proc_info *pi = proc_info_get(pid);
 	const char *host = proc_host_name();
 	bool first = true;
 
-	fputs("{\"resource\":{\"attributes\":[", f);
-	otlp_json_kv_str(f, &first, "service.name", pi->service_name,
+	jw_lit(w, "{\"resource\":{\"attributes\":[");
+	otlp_json_kv_str(w, &first, "service.name", pi->service_name,
 			 strnlen(pi->service_name, sizeof(pi->service_name)));
-	otlp_json_kv_int(f, &first, "process.pid", pid);
-	otlp_json_kv_str(f, &first, "process.executable.name", pi->exe_name,
+	otlp_json_kv_int(w, &first, "process.pid", pid);
+	otlp_json_kv_str(w, &first, "process.executable.name", pi->exe_name,
 			 strnlen(pi->exe_name, sizeof(pi->exe_name)));
 	if (pi->exe_path[0])
-		otlp_json_kv_str(f, &first, "process.executable.path", pi->exe_path,
+		otlp_json_kv_str(w, &first, "process.executable.path", pi->exe_path,
 				 strnlen(pi->exe_path, sizeof(pi->exe_path)));
 	if (pi->command_line[0])
-		otlp_json_kv_str(f, &first, "process.command_line", pi->command_line,
+		otlp_json_kv_str(w, &first, "process.command_line", pi->command_line,
 				 strnlen(pi->command_line, sizeof(pi->command_line)));
-	otlp_json_kv_str(f, &first, "host.name", host, strlen(host));
-	otlp_json_kv_str(f, &first, "telemetry.distro.name", "kspan", 5);
-	otlp_json_kv_str(f, &first, "telemetry.distro.version", KSPAN_VERSION,
+	otlp_json_kv_str(w, &first, "host.name", host, strlen(host));
+	otlp_json_kv_str(w, &first, "telemetry.distro.name", "kspan", 5);
+	otlp_json_kv_str(w, &first, "telemetry.distro.version", KSPAN_VERSION,
 			 strlen(KSPAN_VERSION));
-	fputs("]}", f);
+	jw_lit(w, "]}");
 }
 
 static int otlp_json_ref_cmp(const void *a, const void *b)
@@ -297,12 +393,12 @@ static int otlp_json_export(struct exporter *e, const struct span *const *spans,
 {
 	struct otlp_json_exporter *x = (struct otlp_json_exporter *)e;
 	struct otlp_json_ref *refs = x->refs;
-	FILE *f = x->out;
+	struct jw *w = &x->w;
 	bool first = true;
 
 	if (!n)
 		return 0;
-	fputs("{\"resourceSpans\":[", f);
+	jw_lit(w, "{\"resourceSpans\":[");
 	for (size_t base = 0; base < n; base += OTLP_JSON_CHUNK) {
 		size_t m = n - base < OTLP_JSON_CHUNK ? n - base : OTLP_JSON_CHUNK;
 		size_t i = 0, j;
@@ -316,24 +412,26 @@ static int otlp_json_export(struct exporter *e, const struct span *const *spans,
 			for (j = i; j < m && refs[j].pid == refs[i].pid; j++)
 				;
 			if (!first)
-				fputc(',', f);
+				jw_c(w, ',');
 			first = false;
-			otlp_json_resource(f, refs[i].pid);
-			fputs(",\"scopeSpans\":[{\"scope\":{\"name\":\"kspan\",\"version\":", f);
-			otlp_json_cstr(f, KSPAN_VERSION);
-			fputs("},\"spans\":[", f);
+			otlp_json_resource(w, refs[i].pid);
+			jw_lit(w, ",\"scopeSpans\":[{\"scope\":{\"name\":\"kspan\",\"version\":");
+			otlp_json_cstr(w, KSPAN_VERSION);
+			jw_lit(w, "},\"spans\":[");
 			for (size_t k = i; k < j; k++) {
 				if (k > i)
-					fputc(',', f);
-				otlp_json_span(f, spans[base + refs[k].idx]);
+					jw_c(w, ',');
+				otlp_json_span(w, spans[base + refs[k].idx]);
 			}
-			fputs("]}]}", f);
+			jw_lit(w, "]}]}");
 			i = j;
 		}
 	}
-	fputs("]}\n", f);
-	if (fflush(f) || ferror(f)) {
-		clearerr(f);
+	jw_lit(w, "]}\n");
+	jw_drain(w);
+	if (fflush(w->f) || ferror(w->f) || w->failed) {
+		clearerr(w->f);
+		w->failed = false;
 		e->export_errors++;
 		return -1;
 	}
@@ -345,7 +443,7 @@ static int otlp_json_flush(struct exporter *e)
 {
 	struct otlp_json_exporter *x = (struct otlp_json_exporter *)e;
 
-	return fflush(x->out) ? -1 : 0;
+	return fflush(x->w.f) ? -1 : 0;
 }
 
 static void otlp_json_destroy(struct exporter *e)
@@ -366,6 +464,6 @@ struct exporter *otlp_json_exporter_new(FILE *out)
 	x->base.export = otlp_json_export;
 	x->base.flush = otlp_json_flush;
 	x->base.destroy = otlp_json_destroy;
-	x->out = out;
+	x->w.f = out;
 	return &x->base;
 }
