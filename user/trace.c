@@ -388,8 +388,9 @@ static void free_component(struct trace_buf *t, uint32_t n)
 }
 
 /* Export the component rooted at r, ids taken from its root span: the head
- * sampler decides, then tail sampling over the spans it kept. */
-static void export_component(struct trace_buf *t, int32_t r, enum tail_when when)
+ * sampler decides, then tail sampling over the spans it kept. Returns how
+ * many slots it took out of waiting (freed, or in the batch). */
+static uint32_t export_component(struct trace_buf *t, int32_t r, enum tail_when when)
 {
 	uint32_t n = 0;
 
@@ -406,7 +407,7 @@ static void export_component(struct trace_buf *t, int32_t r, enum tail_when when
 	if (!keep) {
 		t->st.sampled_out += n;
 		free_component(t, n);
-		return;
+		return n;
 	}
 	if (t->tail) {
 		for (uint32_t k = 0; k < n; k++) {
@@ -415,7 +416,7 @@ static void export_component(struct trace_buf *t, int32_t r, enum tail_when when
 		}
 		if (!tail_decide(t->tail, t->out, n, t->spans[root].trace_id, lost, when)) {
 			free_component(t, n);
-			return;
+			return n;
 		}
 	}
 	for (uint32_t k = 0; k < n; k++) {
@@ -454,6 +455,7 @@ static void export_component(struct trace_buf *t, int32_t r, enum tail_when when
 		t->batch[t->nbatch] = t->out[k];
 		t->batch_slots[t->nbatch++] = i;
 	}
+	return n;
 }
 
 /* Hand the batch to the exporters that take batches, then free its slots. */
@@ -483,20 +485,26 @@ struct span *trace_span_alloc(struct trace_buf *t)
 {
 	int32_t i;
 
-	/* Full: send the trace of the oldest waiting span. Each slot enters
+	/* Full: send the traces of the oldest waiting spans, a sixteenth of
+	 * the buffer at a time, so that a buffer kept full by the request rate
+	 * is exported in batches, not in one call per span. Each slot enters
 	 * the FIFO once per use, so this is O(1) amortized. */
 	if (t->free_slot < 0)
 		send_batch(t);
-	while (t->free_slot < 0 && t->fifo_len) {
-		int32_t k = t->fifo[t->fifo_head];
+	if (t->free_slot < 0) {
+		uint32_t want = t->max / 16 ? t->max / 16 : 1, got = 0;
 
-		t->fifo_head = (t->fifo_head + 1) % t->max;
-		t->fifo_len--;
-		if (t->slots[k].state == SLOT_WAITING) {
-			export_component(t, find(t, k), TAIL_EARLY_FULL);
-			t->st.flushed_early++;
-			send_batch(t);
+		while (got < want && t->fifo_len) {
+			int32_t k = t->fifo[t->fifo_head];
+
+			t->fifo_head = (t->fifo_head + 1) % t->max;
+			t->fifo_len--;
+			if (t->slots[k].state == SLOT_WAITING) {
+				got += export_component(t, find(t, k), TAIL_EARLY_FULL);
+				t->st.flushed_early++;
+			}
 		}
+		send_batch(t);
 	}
 	i = t->free_slot;
 	if (i < 0) {

@@ -330,12 +330,24 @@ struct capture {
 	const struct span *got[64];
 	struct span copy[64];
 	size_t n;
+	size_t calls, spans;	/* every export call, every span handed over */
+	uint32_t last_trace;	/* trace_id's low word of the last span seen */
+	bool out_of_order;
 };
 
 static int cap_export(struct exporter *e, const struct span *const *spans, size_t n)
 {
 	struct capture *c = (struct capture *)e;
 
+	c->calls++;
+	c->spans += n;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *b = spans[i]->trace_id + 12;
+		uint32_t id = (uint32_t)b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3];
+
+		c->out_of_order |= id < c->last_trace;
+		c->last_trace = id;
+	}
 	for (size_t i = 0; i < n && c->n < 64; i++) {
 		c->copy[c->n] = *spans[i];
 		c->got[c->n] = &c->copy[c->n];
@@ -603,6 +615,37 @@ static void test_full_buffer_decides_early(void **state)
 	rig_free(&r);
 }
 
+/* A buffer kept full by the request rate sends its oldest traces early in
+ * batches of a sixteenth of the buffer, not in one export call per span,
+ * oldest first, and loses none. */
+static void test_full_buffer_exports_in_batches(void **state)
+{
+	struct trace_buf *t = trace_buf_new(256, 100 * MS, true);
+	struct capture cap;
+	uint32_t n = 2000;
+
+	(void)state;
+	assert_non_null(t);
+	cap_init(&cap);
+	trace_add_exporter(t, &cap.e);
+	for (uint32_t i = 0; i < n; i++) {
+		struct span *s = trace_span_alloc(t);
+
+		assert_non_null(s);
+		mk(s, i + 1, SPAN_KIND_SERVER, 1, SPAN_STATUS_OK, "/p");
+		trace_span_submit(t, s, 1 * MS);
+	}
+	/* The first 256 filled the buffer; each export call then freed 16. */
+	assert_int_equal(cap.calls, (n - 256 + 15) / 16);
+	assert_int_equal(cap.spans, cap.calls * 16);
+	assert_int_equal(trace_buf_stats(t)->flushed_early, cap.spans);
+	assert_false(cap.out_of_order);
+	trace_flush(t, 0, true);
+	assert_int_equal(cap.spans, n);
+	assert_int_equal(trace_buf_stats(t)->dropped, 0);
+	trace_buf_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -617,6 +660,7 @@ int main(void)
 		cmocka_unit_test(test_decision_wait_runs_out),
 		cmocka_unit_test(test_late_part_follows),
 		cmocka_unit_test(test_full_buffer_decides_early),
+		cmocka_unit_test(test_full_buffer_exports_in_batches),
 	};
 
 	ids_init();
