@@ -76,10 +76,25 @@ size_t otlp_utf8_copy(char *dst, size_t dstsz, const char *s, size_t len)
 	if (!dstsz)
 		return 0;
 	for (size_t i = 0; i < len;) {
-		size_t n = str_utf8_len(p + i, len - i);
+		size_t n, take, run = i;
 		const char *src = s + i;
-		size_t take = n;
 
+		/* Plain ASCII (not NUL) goes over in one copy. */
+		while (run < len && (unsigned char)(p[run] - 1) < 0x7f)
+			run++;
+		if (run > i) {
+			take = run - i;
+			if (take > dstsz - 1 - o)
+				take = dstsz - 1 - o;
+			memcpy(dst + o, src, take);
+			o += take;
+			if (take < run - i)
+				break;
+			i = run;
+			continue;
+		}
+		n = str_utf8_len(p + i, len - i);
+		take = n;
 		if (!n || (n == 1 && p[i] == 0)) {
 			src = repl;
 			take = 3;

@@ -469,10 +469,51 @@ static void test_histograms(void **state)
 	free(s);
 }
 
+/* Captured bytes become valid UTF-8: good sequences kept, every bad byte
+ * and NUL replaced by U+FFFD, and a cut (at any destination size) only
+ * between whole characters. */
+static void test_utf8_copy(void **state)
+{
+	static const char in[] = "GET /a\0b\xc3\xa9\xff" "c\xe2\x82\xac\xed\xa0\x80" "d\xf0\x9f\x98\x80" "e\xc3";
+	/* The same, character by character, as the copy must write it. */
+	static const char *const want[] = {
+		"G", "E", "T", " ", "/", "a", "\xef\xbf\xbd", "b", "\xc3\xa9", "\xef\xbf\xbd",
+		"c", "\xe2\x82\xac", "\xef\xbf\xbd", "\xef\xbf\xbd", "\xef\xbf\xbd", "d",
+		"\xf0\x9f\x98\x80", "e", "\xef\xbf\xbd",
+	};
+	char full[128], out[128];
+	size_t n = 0;
+
+	(void)state;
+	full[0] = '\0';
+	for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++)
+		strcat(full, want[k]);
+	assert_int_equal(otlp_utf8_copy(out, sizeof(out), in, sizeof(in) - 1), strlen(full));
+	assert_string_equal(out, full);
+	assert_int_equal(otlp_utf8_copy(out, 0, in, sizeof(in) - 1), 0);
+	for (size_t sz = 1; sz <= strlen(full) + 1; sz++) {
+		size_t fit = 0;
+
+		/* The longest run of whole characters that fits in sz - 1. */
+		for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+			if (fit + strlen(want[k]) > sz - 1)
+				break;
+			fit += strlen(want[k]);
+		}
+		memset(out, 'x', sizeof(out));
+		n = otlp_utf8_copy(out, sz, in, sizeof(in) - 1);
+		assert_int_equal(n, fit);
+		assert_int_equal(out[n], '\0');
+		assert_memory_equal(out, full, n);
+		assert_int_equal(out[sz], 'x');		/* nothing past dstsz */
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_trace_roundtrip),
+		cmocka_unit_test(test_utf8_copy),
 		cmocka_unit_test(test_json_exact),
 		cmocka_unit_test(test_partial_success),
 		cmocka_unit_test(test_grpc_frame),
