@@ -307,6 +307,7 @@ def main():
             sent = res["counters"].get("otlp.sent", -1) if sink else spans
             if sent != spans:
                 failures.append(f"C: {sent} of {spans} spans sent to the OTLP sink")
+                print("\n".join(ln for ln in res["summary"] if ": otlp:" in ln), flush=True)
         if a.smoke:
             if failures:
                 sys.exit("bench: SPAN COUNT MISMATCH: " + "; ".join(failures))
