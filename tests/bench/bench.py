@@ -41,6 +41,35 @@ def cpu_seconds(pid):
     return sum(int(x) for x in f[11:15]) / HZ
 
 
+def start_nginx(work, name, http, ports, cpu=None, conns=256):
+    """One nginx worker with the given http {} block, started in the
+    foreground (so that its pid is ours to stop); returns once every port
+    in ports accepts."""
+    conf = work / f"{name}.conf"
+    conf.write_text(f"""
+user root;
+worker_processes 1;
+daemon off;
+pid {work}/{name}.pid;
+error_log {work}/{name}.err;
+events {{ worker_connections {conns}; }}
+http {{
+{http}
+}}
+""")
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
+    p = subprocess.Popen(pin + ["nginx", "-c", str(conf)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for port in ports:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+    return p
+
+
 class Nginx:
     def __init__(self, work):
         self.work = work
@@ -54,15 +83,7 @@ class Nginx:
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
                         "-keyout", str(key), "-out", str(cert), "-days", "1",
                         "-subj", "/CN=localhost"], check=True, capture_output=True)
-        conf = work / "nginx.conf"
-        conf.write_text(f"""
-user root;
-worker_processes 1;
-daemon off;
-pid {work}/nginx.pid;
-error_log {work}/error.log;
-events {{ worker_connections 1024; }}
-http {{
+        self.p = start_nginx(work, "nginx", f"""
   access_log {self.log} combined buffer=256k flush=1s;
   keepalive_requests 1000000;
   client_body_temp_path {work}/b; proxy_temp_path {work}/p; fastcgi_temp_path {work}/f;
@@ -71,18 +92,7 @@ http {{
   server {{
     listen 127.0.0.1:{self.tls_port} ssl; root {www};
     ssl_certificate {cert}; ssl_certificate_key {key}; ssl_protocols TLSv1.3;
-  }}
-}}
-""")
-        self.p = subprocess.Popen(["taskset", "-c", "0", "nginx", "-c", str(conf)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for port in (self.port, self.tls_port):
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", port), 0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
+  }}""", (self.port, self.tls_port), cpu=0, conns=1024)
         self.url = f"http://127.0.0.1:{self.port}/index.html"
         self.tls_url = f"https://127.0.0.1:{self.tls_port}/index.html"
 
@@ -123,29 +133,11 @@ class Sink:
 
     def __init__(self, work):
         self.port = free_port()
-        conf = work / "sink.conf"
-        conf.write_text(f"""
-user root;
-worker_processes 1;
-daemon off;
-pid {work}/sink.pid;
-error_log {work}/sink.err;
-events {{ worker_connections 256; }}
-http {{
+        self.p = start_nginx(work, "sink", f"""
   access_log off;
   client_max_body_size 64m;
   client_body_temp_path {work}/sb;
-  server {{ listen 127.0.0.1:{self.port}; location / {{ return 200; }} }}
-}}
-""")
-        self.p = subprocess.Popen(["nginx", "-c", str(conf)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+  server {{ listen 127.0.0.1:{self.port}; location / {{ return 200; }} }}""", (self.port,))
         self.url = f"http://127.0.0.1:{self.port}"
 
     def stop(self):
