@@ -132,6 +132,7 @@ struct tls_hook {
 	bool need;			/* the library is not probed without it */
 	struct bpf_program *entry;
 	struct bpf_program *ret;
+	struct bpf_program *site;	/* at a wrapper's internal call (tls_wrapper_sites) */
 };
 
 static uint64_t mono_now(void)
@@ -247,19 +248,21 @@ static int hooks_for(struct tls_ctx *t, unsigned kinds, struct tls_hook *h)
 	int n = 0;
 
 	if (kinds & TLS_LIB_OPENSSL) {
-		h[n++] = (struct tls_hook){ TLS_SYM_SSL_WRITE, true, s->progs.tls_write, s->progs.tls_ret_int };
-		h[n++] = (struct tls_hook){ TLS_SYM_SSL_READ, true, s->progs.tls_read, s->progs.tls_ret_int };
-		h[n++] = (struct tls_hook){ TLS_SYM_SSL_WRITE_EX, false, s->progs.tls_write_ex, s->progs.tls_ret_int };
-		h[n++] = (struct tls_hook){ TLS_SYM_SSL_READ_EX, false, s->progs.tls_read_ex, s->progs.tls_ret_int };
-		h[n++] = (struct tls_hook){ TLS_SYM_SSL_DO_HANDSHAKE, false, s->progs.tls_handshake, s->progs.tls_ret_int };
-		h[n++] = (struct tls_hook){ TLS_SYM_SSL_FREE, false, s->progs.tls_free, NULL };
+		h[n++] = (struct tls_hook){ TLS_SYM_SSL_WRITE, true, s->progs.tls_write, s->progs.tls_ret_int,
+					    s->progs.tls_write_ex };
+		h[n++] = (struct tls_hook){ TLS_SYM_SSL_READ, true, s->progs.tls_read, s->progs.tls_ret_int,
+					    s->progs.tls_read_ex };
+		h[n++] = (struct tls_hook){ TLS_SYM_SSL_WRITE_EX, false, s->progs.tls_write_ex, s->progs.tls_ret_int, NULL };
+		h[n++] = (struct tls_hook){ TLS_SYM_SSL_READ_EX, false, s->progs.tls_read_ex, s->progs.tls_ret_int, NULL };
+		h[n++] = (struct tls_hook){ TLS_SYM_SSL_DO_HANDSHAKE, false, s->progs.tls_handshake, s->progs.tls_ret_int, NULL };
+		h[n++] = (struct tls_hook){ TLS_SYM_SSL_FREE, false, s->progs.tls_free, NULL, NULL };
 	}
 	if (kinds & TLS_LIB_GNUTLS) {
-		h[n++] = (struct tls_hook){ TLS_SYM_GNUTLS_SEND, true, s->progs.tls_write, s->progs.tls_ret_long };
-		h[n++] = (struct tls_hook){ TLS_SYM_GNUTLS_RECV, true, s->progs.tls_read, s->progs.tls_ret_long };
-		h[n++] = (struct tls_hook){ TLS_SYM_GNUTLS_SEND_RANGE, false, s->progs.tls_write, s->progs.tls_ret_long };
-		h[n++] = (struct tls_hook){ TLS_SYM_GNUTLS_HANDSHAKE, false, s->progs.tls_handshake_gnutls, s->progs.tls_ret_int };
-		h[n++] = (struct tls_hook){ TLS_SYM_GNUTLS_DEINIT, false, s->progs.tls_free, NULL };
+		h[n++] = (struct tls_hook){ TLS_SYM_GNUTLS_SEND, true, s->progs.tls_write, s->progs.tls_ret_long, NULL };
+		h[n++] = (struct tls_hook){ TLS_SYM_GNUTLS_RECV, true, s->progs.tls_read, s->progs.tls_ret_long, NULL };
+		h[n++] = (struct tls_hook){ TLS_SYM_GNUTLS_SEND_RANGE, false, s->progs.tls_write, s->progs.tls_ret_long, NULL };
+		h[n++] = (struct tls_hook){ TLS_SYM_GNUTLS_HANDSHAKE, false, s->progs.tls_handshake_gnutls, s->progs.tls_ret_int, NULL };
+		h[n++] = (struct tls_hook){ TLS_SYM_GNUTLS_DEINIT, false, s->progs.tls_free, NULL, NULL };
 	}
 	return n;
 }
@@ -322,7 +325,7 @@ static int lib_attach(struct tls_ctx *t, uint64_t dev, uint64_t ino, uint32_t pi
 {
 	struct tls_hook hooks[TLS_SYM_MAX];
 	struct tls_lib *l = NULL;
-	int n, i, err = 0;
+	int n, i, err = 0, sites = 0;
 
 	for (i = 0; i < TLS_LIBS_MAX; i++) {
 		if (!t->libs[i].used) {
@@ -348,10 +351,22 @@ static int lib_attach(struct tls_ctx *t, uint64_t dev, uint64_t ino, uint32_t pi
 			continue;
 		/* The return probe first: a call entered between the two
 		 * would otherwise leave its record behind for good. */
-		if (hooks[k].ret)
-			err = attach_one(t, l, hooks[k].ret, path, off, true, 0);
-		if (!err)
-			err = attach_one(t, l, hooks[k].entry, path, off, false, 0);
+		if (hooks[k].site && syms->call_off[hooks[k].sym]) {
+			/* A thin wrapper: the internal call is SSL_read_ex's
+			 * (SSL_write_ex's) and the branch after it sees its
+			 * result, both probed without a single-step. */
+			err = attach_one(t, l, hooks[k].ret, path, off + syms->ret_off[hooks[k].sym],
+					 false, 0);
+			if (!err)
+				err = attach_one(t, l, hooks[k].site, path,
+						 off + syms->call_off[hooks[k].sym], false, 0);
+			sites++;
+		} else {
+			if (hooks[k].ret)
+				err = attach_one(t, l, hooks[k].ret, path, off, true, 0);
+			if (!err)
+				err = attach_one(t, l, hooks[k].entry, path, off, false, 0);
+		}
 		if (err && !hooks[k].need)
 			err = 0;
 	}
@@ -375,10 +390,11 @@ static int lib_attach(struct tls_ctx *t, uint64_t dev, uint64_t ino, uint32_t pi
 
 		snprintf(what, sizeof(what), "%s%s%s", l->kinds & TLS_LIB_OPENSSL ? " openssl" : "",
 			 l->kinds & TLS_LIB_GNUTLS ? " gnutls" : "", go ? " go crypto/tls" : "");
-		log_debug("tls: attached %d probes to %s (%s%s%s%s)", l->nlinks,
+		log_debug("tls: attached %d probes to %s (%s%s%s%s%s)", l->nlinks,
 			  name, what + 1, go ? ", " : "", go ? go->version : "",
 			  !go ? "" : go->from_dwarf ? ", offsets from DWARF" :
-			  ", offsets of its Go version");
+			  ", offsets of its Go version",
+			  sites ? ", SSL_read/SSL_write at their internal call" : "");
 	}
 	return i;
 }

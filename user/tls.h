@@ -41,6 +41,10 @@ enum tls_lib_kind {
 
 struct tls_syms {
 	uint64_t off[TLS_SYM_MAX];	/* file offset of each function, 0: absent */
+	/* SSL_read/SSL_write built as a thin wrapper (tls_wrapper_sites):
+	 * offsets into the function of its call to the internal function and
+	 * of the branch on the result; 0: probe the entry and the return. */
+	uint8_t call_off[TLS_SYM_MAX], ret_off[TLS_SYM_MAX];
 	unsigned kinds;			/* enum tls_lib_kind bits found */
 };
 
@@ -48,6 +52,19 @@ struct tls_syms {
  * file (.dynsym, then .symtab), as file offsets for uprobes. Returns the
  * number found, or -errno when the file is not a readable ELF. */
 int tls_elf_resolve(const char *path, struct tls_syms *s);
+
+/* Whether code (the first bytes of an x86-64 SSL_read or SSL_write) is
+ * OpenSSL 3's thin wrapper: stack canary, a sign check of num, then
+ * `call ssl_{read,write}_internal(s, buf, num, &count)` with the count on
+ * top of the stack, and a branch on the call's result. A uprobe on the entry
+ * must single-step its first instruction and a uretprobe adds a return
+ * trap; x86 uprobes emulate a call and a conditional branch, so probes
+ * there cost one trap each. On a match, *call and *ret are their offsets
+ * (the call's registers are SSL_read_ex's arguments; at the branch eax is
+ * the result and (%rsp) the count) and it returns true. */
+bool tls_wrapper_sites(const uint8_t *code, size_t len, uint8_t *call, uint8_t *ret);
+
+#define TLS_WRAPPER_LEN 0x27		/* bytes tls_wrapper_sites needs */
 
 struct Elf;
 /* Virtual address to file offset, through the executable PT_LOAD segment

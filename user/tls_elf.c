@@ -86,6 +86,52 @@ static int scan_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, struct tls_s
 	return found;
 }
 
+bool tls_wrapper_sites(const uint8_t *code, size_t len, uint8_t *call, uint8_t *ret)
+{
+	/* -1: any byte (the frame size, branch targets, the call's target). */
+	static const int16_t pat[TLS_WRAPPER_LEN] = {
+		0x48, 0x83, 0xec, -1,				/* sub $N,%rsp */
+		0x64, 0x48, 0x8b, 0x04, 0x25, 0x28, 0, 0, 0,	/* mov %fs:0x28,%rax */
+		0x48, 0x89, 0x44, 0x24, 0x08,			/* mov %rax,0x8(%rsp) */
+		0x31, 0xc0,					/* xor %eax,%eax */
+		0x85, 0xd2,					/* test %edx,%edx */
+		0x78, -1,					/* js */
+		0x48, 0x89, 0xe1,				/* mov %rsp,%rcx */
+		0x48, 0x63, 0xd2,				/* movslq %edx,%rdx */
+		0xe8, -1, -1, -1, -1,				/* call (+0x1e) */
+		0x85, 0xc0,					/* test %eax,%eax */
+		0x7e, -1,					/* jle (+0x25) */
+	};
+
+	if (len < TLS_WRAPPER_LEN)
+		return false;
+	for (size_t i = 0; i < TLS_WRAPPER_LEN; i++)
+		if (pat[i] >= 0 && code[i] != pat[i])
+			return false;
+	*call = 0x1e;
+	*ret = 0x25;
+	return true;
+}
+
+/* The wrapper sites of SSL_write and SSL_read, read from the file. */
+static void find_wrapper_sites(int fd, struct tls_syms *s)
+{
+#if defined(__x86_64__)
+	static const enum tls_sym wrappers[] = { TLS_SYM_SSL_WRITE, TLS_SYM_SSL_READ };
+
+	for (size_t i = 0; i < sizeof(wrappers) / sizeof(wrappers[0]); i++) {
+		enum tls_sym k = wrappers[i];
+		uint8_t code[TLS_WRAPPER_LEN];
+
+		if (s->off[k] && pread(fd, code, sizeof(code), (off_t)s->off[k]) == sizeof(code))
+			tls_wrapper_sites(code, sizeof(code), &s->call_off[k], &s->ret_off[k]);
+	}
+#else
+	(void)fd;
+	(void)s;
+#endif
+}
+
 int tls_elf_resolve(const char *path, struct tls_syms *s)
 {
 	Elf_Scn *scn = NULL;
@@ -114,8 +160,10 @@ int tls_elf_resolve(const char *path, struct tls_syms *s)
 				found += scan_symtab(elf, scn, &sh, s);
 		}
 	}
-	if (s->off[TLS_SYM_SSL_WRITE] && s->off[TLS_SYM_SSL_READ])
+	if (s->off[TLS_SYM_SSL_WRITE] && s->off[TLS_SYM_SSL_READ]) {
 		s->kinds |= TLS_LIB_OPENSSL;
+		find_wrapper_sites(fd, s);
+	}
 	if (s->off[TLS_SYM_GNUTLS_SEND] && s->off[TLS_SYM_GNUTLS_RECV])
 		s->kinds |= TLS_LIB_GNUTLS;
 out:

@@ -270,6 +270,47 @@ static const char *find_lib(const char *name, char *buf, size_t len)
 	return NULL;
 }
 
+/* OpenSSL 3's SSL_read as Debian's gcc builds it (x86-64), byte for byte. */
+static const uint8_t ssl_read_code[] = {
+	0x48, 0x83, 0xec, 0x18, 0x64, 0x48, 0x8b, 0x04, 0x25, 0x28, 0x00, 0x00, 0x00,
+	0x48, 0x89, 0x44, 0x24, 0x08, 0x31, 0xc0, 0x85, 0xd2, 0x78, 0x2f, 0x48, 0x89,
+	0xe1, 0x48, 0x63, 0xd2, 0xe8, 0x3d, 0xfe, 0xff, 0xff, 0x85, 0xc0, 0x7e, 0x03,
+	0x8b, 0x04, 0x24,
+};
+
+/* The wrapper pattern: found in the known code whatever its frame size and
+ * branch targets, refused when any fixed byte differs or the code is short
+ * (the entry and return probes are used then). */
+static void test_wrapper_sites(void **state)
+{
+	uint8_t code[sizeof(ssl_read_code)], call = 0, ret = 0;
+
+	(void)state;
+	assert_true(tls_wrapper_sites(ssl_read_code, sizeof(ssl_read_code), &call, &ret));
+	assert_int_equal(call, 0x1e);
+	assert_int_equal(ret, 0x25);
+	assert_int_equal(ssl_read_code[call], 0xe8);	/* call rel32 */
+	assert_int_equal(ssl_read_code[ret], 0x7e);	/* jle rel8 */
+	memcpy(code, ssl_read_code, sizeof(code));
+	code[3] = 0x28;					/* another frame size */
+	code[0x17] = 0x10;				/* other branch targets */
+	code[0x1f] = 0x11;
+	code[0x26] = 0x22;
+	assert_true(tls_wrapper_sites(code, sizeof(code), &call, &ret));
+	for (size_t i = 0; i < TLS_WRAPPER_LEN; i++) {
+		if (i == 3 || i == 0x17 || (i >= 0x1f && i <= 0x22) || i == 0x26)
+			continue;
+		memcpy(code, ssl_read_code, sizeof(code));
+		code[i] ^= 0x01;
+		call = ret = 0;
+		assert_false(tls_wrapper_sites(code, sizeof(code), &call, &ret));
+		assert_int_equal(call, 0);
+		assert_int_equal(ret, 0);
+	}
+	for (size_t len = 0; len < TLS_WRAPPER_LEN; len++)
+		assert_false(tls_wrapper_sites(guarded(ssl_read_code, len), len, &call, &ret));
+}
+
 static void test_elf_openssl(void **state)
 {
 	char path[256];
@@ -290,6 +331,15 @@ static void test_elf_openssl(void **state)
 	check_offset(path, lib, "SSL_do_handshake", s.off[TLS_SYM_SSL_DO_HANDSHAKE]);
 	check_offset(path, lib, "SSL_free", s.off[TLS_SYM_SSL_FREE]);
 	assert_int_equal(s.off[TLS_SYM_GNUTLS_SEND], 0);
+	/* Only the two wrappers get call sites, and only on x86-64. */
+	for (int k = 0; k < TLS_SYM_MAX; k++)
+		if (k != TLS_SYM_SSL_WRITE && k != TLS_SYM_SSL_READ)
+			assert_int_equal(s.call_off[k], 0);
+#if defined(__x86_64__)
+	/* The library the tests run against is the thin-wrapper build. */
+	assert_int_equal(s.call_off[TLS_SYM_SSL_READ], 0x1e);
+	assert_int_equal(s.ret_off[TLS_SYM_SSL_WRITE], 0x25);
+#endif
 	dlclose(lib);
 }
 
@@ -345,6 +395,7 @@ int main(void)
 		cmocka_unit_test(test_hello_12),
 		cmocka_unit_test(test_hello_malformed),
 		cmocka_unit_test(test_maps),
+		cmocka_unit_test(test_wrapper_sites),
 		cmocka_unit_test(test_elf_openssl),
 		cmocka_unit_test(test_elf_gnutls),
 		cmocka_unit_test(test_elf_other),
