@@ -28,6 +28,9 @@ const volatile __u32 targ_self_tgid __weak = 0;		/* never traced */
 const volatile __u32 targ_cap_len __weak = KSPAN_CAP_DEFAULT;
 const volatile bool targ_fd_walk __weak = true;		/* resolve fd -> sock at exit */
 const volatile __u64 targ_wakeup_bytes __weak = 1 << 20;	/* wake reader past this */
+/* Data captured at sock_send_length/sock_recv_length, connections named
+ * from TCP state changes, and no sys_enter/sys_exit programs. */
+const volatile bool targ_sock_capture __weak = false;
 
 /* A syscall of a traced thread between entry and exit. */
 struct active_call {

@@ -889,4 +889,141 @@ int BPF_PROG(sys_exit_raw, struct pt_regs *regs, long ret)
 	return handle_exit(regs, BPF_CORE_READ(regs, orig_ax), ret);
 }
 
+/* ---- Capture at the socket layer (kernels with sock_send_length) ----
+ *
+ * Any program on sys_enter/sys_exit puts every task of the host on the
+ * kernel's slow syscall path, whatever the program does. Where the socket
+ * layer has its length tracepoints (6.3), kspan attaches none: the bytes
+ * are taken when sendmsg/recvmsg return, in the calling task, from the
+ * buffers the syscall's saved user registers name. Only socket calls of
+ * traced processes pay. Connections are named from TCP state changes
+ * (inet_sock_set_state, sock.bpf.c) and announced at their first bytes. */
+
+#define PF_IO_WORKER	0x00000010
+#define PF_KTHREAD	0x00200000
+#define MSG_PEEK	2
+
+/* When a traced thread's send began: sock_send_length fires once the bytes
+ * are queued, and on loopback once the peer may already have read them.
+ * tcp_sendmsg_locked fires before each chunk is copied (kernels that have
+ * it): the first one since the last send is the start. Per CPU, with the
+ * thread and socket: a send that slept and moved to another CPU finds no
+ * start and is dated at its end. */
+struct send_start {
+	__u64 sk;
+	__u64 ts;
+	__u32 tid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct send_start);
+} send_starts SEC(".maps");
+
+SEC("tp_btf/tcp_sendmsg_locked")
+int BPF_PROG(sock_send_start, struct sock *sk)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct send_start *st;
+	__u32 zero = 0;
+
+	if (!is_traced(pid_tgid >> 32))
+		return 0;
+	st = bpf_map_lookup_elem(&send_starts, &zero);
+	if (!st || (st->tid == (__u32)pid_tgid && st->sk == (__u64)sk))
+		return 0;
+	st->tid = (__u32)pid_tgid;
+	st->sk = (__u64)sk;
+	st->ts = bpf_ktime_get_ns();
+	return 0;
+}
+
+/* The start of this thread's send on sk, taken (the slot is cleared), or
+ * now when it was not seen. */
+static __always_inline __u64 send_start_take(__u32 tid, struct sock *sk, __u64 now)
+{
+	struct send_start *st;
+	__u32 zero = 0;
+
+	st = bpf_map_lookup_elem(&send_starts, &zero);
+	if (!st || st->tid != tid)
+		return now;
+	st->tid = 0;
+	return st->sk == (__u64)sk && st->ts <= now ? st->ts : now;
+}
+
+/* The first bytes of a traced process on a socket whose opening kspan saw:
+ * the connection event it would have had at connect/accept. The socket's
+ * owner is the process that gets its close event. */
+static __always_inline void sock_announce(__u64 pid_tgid, struct kspan_sock *sock,
+					  struct active_call *a)
+{
+	if (sock->seen)
+		return;
+	sock->seen = 1;
+	sock->tgid = pid_tgid >> 32;
+	if (sock->role == KSPAN_ROLE_UNKNOWN)
+		return;		/* opened before kspan: nothing to announce */
+	a->op = sock->role == KSPAN_ROLE_CLIENT ? KSPAN_OP_CONNECT : KSPAN_OP_ACCEPT;
+	emit_conn(pid_tgid, a, sock, KSPAN_EV_CONN, 0);
+}
+
+static __always_inline int sock_data(struct sock *sk, int ret, int flags, bool egress)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct active_call a = {};
+	struct task_struct *task;
+	struct kspan_sock *sock;
+	struct pt_regs *regs;
+	__u8 op;
+
+	if (!is_traced(pid_tgid >> 32))
+		return 0;
+	a.ts = bpf_ktime_get_ns();
+	if (egress)
+		a.ts = send_start_take((__u32)pid_tgid, sk, a.ts);
+	if (ret <= 0 || (flags & MSG_PEEK))
+		return 0;
+	task = bpf_get_current_task_btf();
+	/* io_uring workers and kernel threads have no syscall of their own. */
+	if (task->flags & (PF_IO_WORKER | PF_KTHREAD))
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	op = syscall_op(regs->orig_ax);
+	/* Socket calls made for other syscalls (splice, io_uring_enter) or
+	 * the other way round carry no buffer kspan knows how to read. */
+	if (!op || op == KSPAN_OP_CLOSE || op == KSPAN_OP_CONNECT ||
+	    op == KSPAN_OP_ACCEPT || op_is_egress(op) != egress)
+		return 0;
+	if (!sk_is_tcp(sk))
+		return 0;
+	sock = sock_learn(sk, bpf_get_socket_cookie(sk), false);
+	if (!sock)
+		return 0;
+	/* A trusted pointer: plain loads of the x86-64 argument registers. */
+	a.fd = (int)regs->di;
+	sock_announce(pid_tgid, sock, &a);
+	a.op = op;
+	a.arg = regs->si;
+	a.count = regs->dx;
+	if (tls_sys_data(pid_tgid, sk, sock, a.fd, op, a.arg, a.ts, ret, !egress))
+		return 0;
+	return emit_data(pid_tgid, &a, sock, ret);
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sock_send_data, struct sock *sk, int ret, int flags)
+{
+	return sock_data(sk, ret, flags, true);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sock_recv_data, struct sock *sk, int ret, int flags)
+{
+	return sock_data(sk, ret, flags, false);
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

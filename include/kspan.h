@@ -104,9 +104,12 @@ struct kspan_sock {
 	__u64 cookie;		/* socket cookie; KSPAN_COOKIE_SYNTHETIC set when
 				 * made up (sock_entry.h) */
 	struct kspan_tuple tuple;
-	__u32 tgid;		/* owning process as seen at connect/accept */
+	__u32 tgid;		/* owning process as seen at connect/accept, or
+				 * (socket-layer capture) at its first bytes */
 	__u8 role;		/* enum kspan_role */
-	__u8 pad[3];
+	__u8 seen;		/* socket-layer capture: announced to tgid */
+	__u8 closed;		/* socket-layer capture: close event sent */
+	__u8 pad;
 };
 
 /* Trace context assigned in the kernel (--inject-traceparent): for a server

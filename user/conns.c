@@ -364,6 +364,7 @@ int conns_main(int argc, char **argv)
 	lo.ringbuf_bytes = 8 << 20;
 	lo.max_socks = 65536;
 	lo.force_sock_hook = -1;
+	lo.force_sys_hook = -1;
 	lo.conns = true;
 	err = loader_start(&l, &lo);
 	if (err) {

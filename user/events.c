@@ -316,9 +316,12 @@ int app_handle_event(void *ctx, void *data, size_t size)
 			a->st.bad_records++;
 			return 0;
 		}
-		/* A new connection under a reused cookie starts afresh. */
+		/* A new connection under a reused cookie (a socket connected
+		 * again) starts afresh. With socket-layer capture the event
+		 * comes with the first bytes, and an injected header may have
+		 * been announced just before: that state stays. */
 		c = conn_lookup(a->conns, h->cookie, h->pid);
-		if (c)
+		if (c && c->seen_open)
 			conn_remove(a->conns, c);
 		c = conn_get(a->conns, h->cookie, h->pid, h->ts_exit);
 		if (!c)

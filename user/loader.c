@@ -26,6 +26,7 @@ const char *const sock_hook_names[SOCK_HOOK_MAX] = {
 };
 
 const char *const sys_hook_names[SYS_HOOK_MAX] = {
+	[SYS_HOOK_SOCKET] = "socket layer, no syscall hook",
 	[SYS_HOOK_TP_BTF] = "tp_btf sys_enter/sys_exit",
 	[SYS_HOOK_RAW_TP] = "raw_tp sys_enter/sys_exit",
 };
@@ -185,6 +186,12 @@ void loader_probe(struct probe_result *r)
 						"btf_trace_sock_send_length", BTF_KIND_TYPEDEF,
 						&r->sock_why[SOCK_HOOK_TP]);
 	r->sock_err[SOCK_HOOK_FDWALK] = 0;
+	/* Socket-layer capture needs the socket tracepoints (and
+	 * bpf_task_pt_regs, 5.15, which they postdate). */
+	r->sys_err[SYS_HOOK_SOCKET] = r->sock_err[SOCK_HOOK_TP];
+	r->send_start = btf__find_by_name_kind(btf, "btf_trace_tcp_sendmsg_locked",
+					       BTF_KIND_TYPEDEF) >= 0;
+	r->sys_why[SYS_HOOK_SOCKET] = r->sock_why[SOCK_HOOK_TP];
 	r->sys_err[SYS_HOOK_TP_BTF] = try_tracing(btf, BPF_TRACE_RAW_TP, "btf_trace_sys_enter",
 						  BTF_KIND_TYPEDEF, &r->sys_why[SYS_HOOK_TP_BTF]);
 	r->sys_err[SYS_HOOK_RAW_TP] = try_raw_tp(&r->sys_why[SYS_HOOK_RAW_TP]);
@@ -218,7 +225,7 @@ static void detach_inject(struct loader *l)
 }
 
 static void set_autoload(struct kspan_bpf *s, enum sys_hook sys, enum sock_hook sock,
-			 bool conns, bool inject, bool tls, bool send_length_tp)
+			 bool conns, bool inject, bool tls, bool send_length_tp, bool send_start)
 {
 	bpf_program__set_autoload(s->progs.inject_sockops, inject);
 	bpf_program__set_autoload(s->progs.inject_msg, inject);
@@ -245,8 +252,14 @@ static void set_autoload(struct kspan_bpf *s, enum sys_hook sys, enum sock_hook 
 	bpf_program__set_autoload(s->progs.tcp_recvmsg_fentry, sock == SOCK_HOOK_FENTRY);
 	bpf_program__set_autoload(s->progs.tcp_sendmsg_kprobe, sock == SOCK_HOOK_KPROBE);
 	bpf_program__set_autoload(s->progs.tcp_recvmsg_kprobe, sock == SOCK_HOOK_KPROBE);
-	bpf_program__set_autoload(s->progs.sock_send_length_btf, sock == SOCK_HOOK_TP);
-	bpf_program__set_autoload(s->progs.sock_recv_length_btf, sock == SOCK_HOOK_TP);
+	bpf_program__set_autoload(s->progs.sock_send_length_btf,
+				  sock == SOCK_HOOK_TP && sys != SYS_HOOK_SOCKET);
+	bpf_program__set_autoload(s->progs.sock_recv_length_btf,
+				  sock == SOCK_HOOK_TP && sys != SYS_HOOK_SOCKET);
+	bpf_program__set_autoload(s->progs.sock_send_data, sys == SYS_HOOK_SOCKET);
+	bpf_program__set_autoload(s->progs.sock_recv_data, sys == SYS_HOOK_SOCKET);
+	bpf_program__set_autoload(s->progs.sock_destroy_btf, sys == SYS_HOOK_SOCKET);
+	bpf_program__set_autoload(s->progs.sock_send_start, sys == SYS_HOOK_SOCKET && send_start);
 }
 
 /* ppid from /proc/PID/stat, or 0. The comm field may hold spaces and
@@ -412,7 +425,8 @@ static int try_load_one(struct loader *l, const struct loader_opts *o, enum sys_
 	s = kspan_bpf__open();
 	if (!s)
 		return -errno;
-	set_autoload(s, sys, sock, conns, o->inject, o->tls, !l->probe.sock_err[SOCK_HOOK_TP]);
+	set_autoload(s, sys, sock, conns, o->inject, o->tls, !l->probe.sock_err[SOCK_HOOK_TP],
+		     l->probe.send_start);
 	s->rodata->targ_tls = o->tls;
 	s->rodata->targ_inject = o->inject;
 	s->rodata->targ_inject_fmt = o->inject_fmt ? o->inject_fmt : KSPAN_INJ_TRACECONTEXT;
@@ -423,6 +437,7 @@ static int try_load_one(struct loader *l, const struct loader_opts *o, enum sys_
 	s->rodata->targ_self_tgid = getpid();
 	s->rodata->targ_cap_len = o->cap_len;
 	s->rodata->targ_fd_walk = sock == SOCK_HOOK_FDWALK;
+	s->rodata->targ_sock_capture = sys == SYS_HOOK_SOCKET;
 	s->rodata->targ_wakeup_bytes = o->ringbuf_bytes / 4;
 	bpf_map__set_max_entries(s->maps.events, o->ringbuf_bytes);
 	bpf_map__set_max_entries(s->maps.socks, o->max_socks);
@@ -499,8 +514,13 @@ int loader_start(struct loader *l, const struct loader_opts *o)
 	for (int sys = 0; sys < SYS_HOOK_MAX; sys++) {
 		if (l->probe.sys_err[sys])
 			continue;
+		if (o->force_sys_hook >= 0 &&
+		    (o->force_sys_hook == SYS_HOOK_SOCKET) != (sys == SYS_HOOK_SOCKET))
+			continue;
 		for (int sock = 0; sock < SOCK_HOOK_MAX; sock++) {
 			if (o->force_sock_hook >= 0 && sock != o->force_sock_hook)
+				continue;
+			if (sys == SYS_HOOK_SOCKET && sock != SOCK_HOOK_TP)
 				continue;
 			if (l->probe.sock_err[sock])
 				continue;
@@ -595,6 +615,7 @@ int loader_verify_all(FILE *out)
 		s->rodata->targ_filter_pids = true;
 		s->rodata->targ_inject = true;
 		s->rodata->targ_tls = true;
+		s->rodata->targ_sock_capture = true;
 		s->rodata->targ_inject_fmt = KSPAN_INJ_TRACECONTEXT | KSPAN_INJ_B3 |
 					     KSPAN_INJ_B3MULTI | KSPAN_INJ_JAEGER | KSPAN_INJ_BAGGAGE;
 		err = kspan_bpf__load(s);

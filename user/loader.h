@@ -18,14 +18,20 @@ enum sock_hook {
 	SOCK_HOOK_MAX,
 };
 
+/* Where the bytes are taken, best first. */
 enum sys_hook {
-	SYS_HOOK_TP_BTF = 0,	/* tp_btf sys_enter/sys_exit */
+	SYS_HOOK_SOCKET = 0,	/* at sock_send_length/sock_recv_length, from the
+				 * task's syscall registers: no syscall hook
+				 * (only with SOCK_HOOK_TP) */
+	SYS_HOOK_TP_BTF,	/* tp_btf sys_enter/sys_exit */
 	SYS_HOOK_RAW_TP,	/* raw_tp sys_enter/sys_exit */
 	SYS_HOOK_MAX,
 };
 
 struct probe_result {
 	bool btf;			/* /sys/kernel/btf/vmlinux loads */
+	bool send_start;		/* tp tcp_sendmsg_locked: sends dated at start
+					 * with socket-layer capture */
 	int sock_err[SOCK_HOOK_MAX];	/* 0 usable, else -errno from the probe */
 	int sys_err[SYS_HOOK_MAX];
 	const char *sock_why[SOCK_HOOK_MAX];	/* what failed, for humans */
@@ -41,6 +47,8 @@ struct loader_opts {
 	uint32_t ringbuf_bytes;
 	uint32_t max_socks;
 	int force_sock_hook;	/* -1: choose; else the only enum sock_hook tried */
+	int force_sys_hook;	/* -1: choose; else the only enum sys_hook tried
+				 * (SYS_HOOK_TP_BTF stands for both syscall hooks) */
 	bool conns;		/* load the conns_* programs (kspan conns) */
 	bool tcp;		/* load them if this kernel can (tracing: TCP
 				 * figures); see loader.conns */

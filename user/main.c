@@ -101,6 +101,12 @@ static const char usage[] =
 "      --sock-hook NAME   use only this way of finding the socket of a read or\n"
 "                         write: fentry, kprobe, tp or fdwalk (default: the\n"
 "                         first that works, in that order; see kspan probe)\n"
+"      --capture socket|syscall\n"
+"                         where the bytes are taken: socket (the default where\n"
+"                         the kernel has sock_send_length, 6.3), as sendmsg or\n"
+"                         recvmsg returns, so other syscalls pay nothing; or\n"
+"                         syscall, at the exit of every syscall (the fallback;\n"
+"                         the only one with a --sock-hook other than tp)\n"
 "      --config FILE      read settings from this YAML file (see below)\n"
 "      --log-level LEVEL  error, warn, info (default) or debug: the least\n"
 "                         important messages written to stderr, each a line\n"
@@ -151,6 +157,7 @@ struct opts {
 	const char *baggage_keys[H1_BAGGAGE_KEYS];
 	size_t nbaggage;
 	int sock_hook;
+	int capture;		/* enum sys_hook forced, or -1 */
 	struct redact_policy redact;
 	struct sampler sampler;
 	struct tail_config tail;
@@ -194,7 +201,7 @@ static int cmd_probe(int argc, char **argv)
 		return 1;
 	loader_probe(&r);
 	printf("kernel BTF: %s\n", r.btf ? "yes (/sys/kernel/btf/vmlinux)" : "no");
-	printf("syscall hooks:\n");
+	printf("capture (best first):\n");
 	for (int i = 0; i < SYS_HOOK_MAX; i++) {
 		if (!r.sys_err[i] && chosen_sys < 0)
 			chosen_sys = i;
@@ -213,6 +220,9 @@ static int cmd_probe(int argc, char **argv)
 		else
 			printf("  %-44s works\n", sock_hook_names[i]);
 	}
+	/* Socket-layer capture is made of the socket tracepoints. */
+	if (chosen_sys == SYS_HOOK_SOCKET)
+		chosen_sock = SOCK_HOOK_TP;
 	printf("chosen: %s + %s\n",
 	       chosen_sys >= 0 ? sys_hook_names[chosen_sys] : "none",
 	       chosen_sock >= 0 ? sock_hook_names[chosen_sock] : "none");
@@ -230,7 +240,7 @@ static int cmd_probe(int argc, char **argv)
 enum {
 	OPT_CAP = 256, OPT_LINGER, OPT_IDLE, OPT_MAXCONNS, OPT_VERSION, OPT_NOPAIR, OPT_BAGGAGE,
 	OPT_SOCKHOOK, OPT_QALLOW, OPT_INJECT, OPT_EXE, OPT_PORT, OPT_CGROUP, OPT_CID, OPT_NOTLS,
-	OPT_CONFIG, OPT_LOGLEVEL, OPT_TLSPROBES,
+	OPT_CONFIG, OPT_LOGLEVEL, OPT_TLSPROBES, OPT_CAPTURE,
 };
 static const struct option longopts[] = {
 	{ "pid", required_argument, NULL, 'p' },
@@ -244,6 +254,7 @@ static const struct option longopts[] = {
 	{ "no-local-pairing", no_argument, NULL, OPT_NOPAIR },
 	{ "baggage-attributes", required_argument, NULL, OPT_BAGGAGE },
 	{ "sock-hook", required_argument, NULL, OPT_SOCKHOOK },
+	{ "capture", required_argument, NULL, OPT_CAPTURE },
 	{ "query-allow", required_argument, NULL, OPT_QALLOW },
 	{ "inject-traceparent", no_argument, NULL, OPT_INJECT },
 	{ "exe", required_argument, NULL, OPT_EXE },
@@ -281,6 +292,7 @@ static void opts_init(struct opts *o)
 	o->idle_s = 120;
 	o->max_conns = 16384;
 	o->sock_hook = -1;
+	o->capture = -1;
 	otlp_config_init(&o->otlp);
 	tail_config_init(&o->tail);
 }
@@ -369,6 +381,16 @@ static int apply_opt(void *ctx, int c, char *arg)
 		if (o->sock_hook < 0) {
 			log_error("unknown --sock-hook '%s': use fentry, kprobe, tp "
 				  "or fdwalk", arg);
+			return -1;
+		}
+		break;
+	case OPT_CAPTURE:
+		if (strcmp(arg, "socket") == 0) {
+			o->capture = SYS_HOOK_SOCKET;
+		} else if (strcmp(arg, "syscall") == 0) {
+			o->capture = SYS_HOOK_TP_BTF;
+		} else {
+			log_error("unknown --capture '%s': use socket or syscall", arg);
 			return -1;
 		}
 		break;
@@ -699,6 +721,7 @@ int main(int argc, char **argv)
 	 * seen but not yet HTTP (65536 by default). */
 	lo.max_socks = o.max_conns < (1u << 18) ? o.max_conns * 4 : 1u << 20;
 	lo.force_sock_hook = o.sock_hook;
+	lo.force_sys_hook = o.capture;
 	lo.inject = o.inject;
 	lo.tls = !o.no_tls;
 	lo.tls_per_process = o.tls_per_process;

@@ -37,6 +37,7 @@ def test_every_program_passes_the_verifier():
     for prog in ("sys_enter_btf", "sys_exit_btf", "sys_enter_raw", "sys_exit_raw",
                  "tcp_sendmsg_kprobe", "tcp_recvmsg_kprobe", "tcp_sendmsg_fentry",
                  "tcp_recvmsg_fentry", "sock_send_length_btf", "sock_recv_length_btf",
+                 "sock_send_data", "sock_recv_data", "sock_send_start", "sock_destroy_btf",
                  "inet_sock_set_state_btf", "sched_process_fork_btf", "sched_process_exit_btf",
                  "inject_sockops", "inject_msg", "conns_set_state", "conns_tcp_probe"):
         assert prog in names

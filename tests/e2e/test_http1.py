@@ -38,9 +38,11 @@ def check_common(s):
 import pytest
 
 
-# The hook paths this kernel can run: the one kspan chooses, and the fd-table
-# walk every kernel falls back to. They must yield the same spans.
-@pytest.mark.parametrize("hook", [[], ["--sock-hook", "fdwalk"]], ids=["chosen", "fdwalk"])
+# The capture paths this kernel can run: the one kspan chooses (socket
+# layer), the syscall path with the socket tracepoints naming the socket, and
+# the fd-table walk every kernel falls back to. They must yield the same spans.
+@pytest.mark.parametrize("hook", [[], ["--capture", "syscall"], ["--sock-hook", "fdwalk"]],
+                         ids=["chosen", "syscall", "fdwalk"])
 def test_python_http_server_curl(kspan_factory, http_server, hook):
     paths = ["/", "/servers.py?x=1&y=2", "/missing/12345", "/"]
     with kspan_factory(["--pid", str(http_server.pid), *hook]) as k:
@@ -78,6 +80,45 @@ def test_python_http_server_curl(kspan_factory, http_server, hook):
     c = k.counters()
     assert c["bpf.ringbuf_drops"] == 0
     assert c["http1.spans"] == len(paths)
+
+
+HALF_CLOSE = r"""
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /servers.py HTTP/1.0\r\nHost: kspan\r\n\r\n")
+s.shutdown(socket.SHUT_WR)
+data = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    data += b
+s.close()
+print(data.split(b" ")[1].decode(), len(data))
+"""
+
+
+def test_half_closed_client(kspan_factory, http_server):
+    """A client that shuts down its sending side after the request goes on
+    reading the response: only closing both ways ends the connection, so
+    both spans are whole."""
+    with kspan_factory(["--pid", str(http_server.pid), "--pid", str(os.getpid())]) as k:
+        c = subprocess.run([PY, "-c", HALF_CLOSE, str(http_server.port)],
+                           capture_output=True, text=True, timeout=30)
+        time.sleep(0.5)
+        assert k.stop() == 0
+    status, size = c.stdout.split()
+    assert status == "200" and int(size) > 1000
+    spans = k.spans()
+    srv = by_kind(spans, SERVER, http_server.pid)
+    cli = by_kind(spans, CLIENT)
+    assert len(srv) == 1 and len(cli) == 1
+    for s in srv + cli:
+        assert s["attrs"]["url.path"] == "/servers.py"
+        assert s["attrs"]["http.response.status_code"] == 200
+    assert cli[0]["attrs"]["http.response.body.size"] == os.path.getsize(SERVERS)
+    assert cli[0]["start"] <= srv[0]["start"] <= srv[0]["end"] <= cli[0]["end"]
+    assert k.counters()["http1.spans"] == 2
 
 
 def test_threaded_server_keepalive_and_pipelining(kspan_factory, threaded_server):
