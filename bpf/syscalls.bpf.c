@@ -777,10 +777,12 @@ static __always_inline int handle_enter(struct pt_regs *regs, long id)
 	return 0;
 }
 
-/* A read or write that was already in the kernel when kspan attached has no
- * entry record; its arguments are still in the saved user registers. */
-static __always_inline bool recover_entry(struct pt_regs *regs, __u8 op,
-					  struct active_call *a)
+/* A read or write op (enum kspan_op) from the arguments in the task's saved
+ * user registers, dated now: a syscall already in the kernel when kspan
+ * attached (no entry record), and every call taken at the socket layer.
+ * False for the ops that move no bytes. */
+static __always_inline bool call_from_regs(struct pt_regs *regs, __u8 op,
+					   struct active_call *a)
 {
 	if (op == KSPAN_OP_CLOSE || op == KSPAN_OP_CONNECT || op == KSPAN_OP_ACCEPT)
 		return false;
@@ -814,7 +816,7 @@ static __always_inline int handle_exit(struct pt_regs *regs, long id, long ret)
 	if (ap) {
 		a = *ap;
 		bpf_map_delete_elem(&active, &tid);
-	} else if (ret <= 0 || !recover_entry(regs, op, &a)) {
+	} else if (ret <= 0 || !call_from_regs(regs, op, &a)) {
 		return 0;
 	}
 
@@ -959,16 +961,18 @@ static __always_inline __u64 send_start_take(__u32 tid, struct sock *sk, __u64 n
  * the connection event it would have had at connect/accept. The socket's
  * owner is the process that gets its close event. */
 static __always_inline void sock_announce(__u64 pid_tgid, struct kspan_sock *sock,
-					  struct active_call *a)
+					  const struct active_call *a)
 {
+	struct active_call c = *a;
+
 	if (sock->seen)
 		return;
 	sock->seen = 1;
 	sock->tgid = pid_tgid >> 32;
 	if (sock->role == KSPAN_ROLE_UNKNOWN)
 		return;		/* opened before kspan: nothing to announce */
-	a->op = sock->role == KSPAN_ROLE_CLIENT ? KSPAN_OP_CONNECT : KSPAN_OP_ACCEPT;
-	emit_conn(pid_tgid, a, sock, KSPAN_EV_CONN, 0);
+	c.op = sock->role == KSPAN_ROLE_CLIENT ? KSPAN_OP_CONNECT : KSPAN_OP_ACCEPT;
+	emit_conn(pid_tgid, &c, sock, KSPAN_EV_CONN, 0);
 }
 
 static __always_inline int sock_data(struct sock *sk, int ret, int flags, bool egress)
@@ -978,13 +982,14 @@ static __always_inline int sock_data(struct sock *sk, int ret, int flags, bool e
 	struct task_struct *task;
 	struct kspan_sock *sock;
 	struct pt_regs *regs;
+	__u64 ts;
 	__u8 op;
 
 	if (!is_traced(pid_tgid >> 32))
 		return 0;
-	a.ts = bpf_ktime_get_ns();
+	ts = bpf_ktime_get_ns();
 	if (egress)
-		a.ts = send_start_take((__u32)pid_tgid, sk, a.ts);
+		ts = send_start_take((__u32)pid_tgid, sk, ts);
 	if (ret <= 0 || (flags & MSG_PEEK))
 		return 0;
 	task = bpf_get_current_task_btf();
@@ -995,20 +1000,14 @@ static __always_inline int sock_data(struct sock *sk, int ret, int flags, bool e
 	op = syscall_op(regs->orig_ax);
 	/* Socket calls made for other syscalls (splice, io_uring_enter) or
 	 * the other way round carry no buffer kspan knows how to read. */
-	if (!op || op == KSPAN_OP_CLOSE || op == KSPAN_OP_CONNECT ||
-	    op == KSPAN_OP_ACCEPT || op_is_egress(op) != egress)
+	if (!op || op_is_egress(op) != egress || !call_from_regs(regs, op, &a) ||
+	    !sk_is_tcp(sk))
 		return 0;
-	if (!sk_is_tcp(sk))
-		return 0;
+	a.ts = ts;
 	sock = sock_learn(sk, bpf_get_socket_cookie(sk), false);
 	if (!sock)
 		return 0;
-	/* A trusted pointer: plain loads of the x86-64 argument registers. */
-	a.fd = (int)regs->di;
 	sock_announce(pid_tgid, sock, &a);
-	a.op = op;
-	a.arg = regs->si;
-	a.count = regs->dx;
 	if (tls_sys_data(pid_tgid, sk, sock, a.fd, op, a.arg, a.ts, ret, !egress))
 		return 0;
 	return emit_data(pid_tgid, &a, sock, ret);
