@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Least privilege: kspan traces HTTP as an unprivileged user holding only
 the documented capabilities, and says what is missing without them."""
+import os
+import select
+import signal
 import subprocess
 import time
 
@@ -21,14 +24,30 @@ def as_nobody(caps, cmd, **kw):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
+def wait_tracing(p, timeout=20):
+    """What p wrote to stderr up to kspan's line saying it is tracing. Read
+    from the pipe itself, so that communicate() gets the rest."""
+    end, head = time.time() + timeout, b""
+    while b"kspan: info: tracing" not in head:
+        left = end - time.time()
+        r, _, _ = select.select([p.stderr], [], [], max(left, 0))
+        chunk = os.read(p.stderr.fileno(), 4096) if r else b""
+        assert chunk, f"kspan did not start: {head.decode(errors='replace')}"
+        head += chunk
+    return head.decode()
+
+
 def test_documented_capabilities_are_enough(threaded_server):
     k = as_nobody(CAPS, [str(KSPAN), "--pid", str(threaded_server.pid), "-e", "otlp-json",
-                         "--linger-ms", "100", "--duration", "4"])
-    time.sleep(1.5)
+                         "--linger-ms", "100", "--duration", "30"])
+    head = wait_tracing(k)
     for i in range(3):
         subprocess.run(["curl", "-sS", "-o", "/dev/null",
                         f"http://127.0.0.1:{threaded_server.port}/cap/{i}"], check=True)
+    time.sleep(0.5)
+    k.send_signal(signal.SIGINT)
     out, err = k.communicate(timeout=30)
+    err = head + err
     assert k.returncode == 0, err
     # Exactly the five capabilities, nothing else: bits 2, 12, 19, 38, 39.
     eff = int(err.split("CapEff:")[1].split()[0], 16)
