@@ -82,18 +82,22 @@ static __always_inline bool sk_is_full_tcp(struct sock *sk)
 	       BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) == IPPROTO_TCP;
 }
 
-/* Copy the kernel's figures for sk into s. Only for full TCP sockets. */
+/* Copy the kernel's figures for sk into s. Only for full TCP sockets; sk
+ * is a tp_btf argument, so the fields are plain loads. */
 static __always_inline void read_figures(struct kspan_conns_state *s, struct sock *sk)
 {
-	struct tcp_sock *tp = (struct tcp_sock *)sk;
-	__u32 srtt = BPF_CORE_READ(tp, srtt_us);
-	__u32 minrtt = BPF_CORE_READ(tp, rtt_min.s[0].v);
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	__u32 srtt, minrtt;
 
+	if (!tp)
+		return;
+	srtt = tp->srtt_us;
+	minrtt = tp->rtt_min.s[0].v;
 	/* srtt_us is kept times 8 and mdev_us times 4 (tcp_rtt_estimator);
 	 * 0 means no sample yet. */
 	if (srtt) {
 		s->ev.srtt_us = srtt >> 3;
-		s->ev.rttvar_us = BPF_CORE_READ(tp, mdev_us) >> 2;
+		s->ev.rttvar_us = tp->mdev_us >> 2;
 		s->ev.flags |= KSPAN_CONNS_F_RTT;
 	}
 	/* The windowed minimum starts at ~0U (minmax_reset). */
@@ -101,9 +105,9 @@ static __always_inline void read_figures(struct kspan_conns_state *s, struct soc
 		s->ev.min_rtt_us = minrtt;
 		s->ev.flags |= KSPAN_CONNS_F_MINRTT;
 	}
-	s->ev.bytes_acked = BPF_CORE_READ(tp, bytes_acked);
-	s->ev.bytes_received = BPF_CORE_READ(tp, bytes_received);
-	s->ev.total_retrans = BPF_CORE_READ(tp, total_retrans);
+	s->ev.bytes_acked = tp->bytes_acked;
+	s->ev.bytes_received = tp->bytes_received;
+	s->ev.total_retrans = tp->total_retrans;
 	s->ev.flags |= KSPAN_CONNS_F_BYTES;
 }
 
@@ -188,12 +192,19 @@ static __always_inline bool announce(struct kspan_conns_state *s, struct sock *s
 	return true;
 }
 
-static __always_inline void maybe_stats(struct kspan_conns_state *s, struct sock *sk, __u64 now)
+/* A STATS record when the interval since the last one has passed, with
+ * the figures read now (full sockets only: a reset can come for a request
+ * or time-wait socket). */
+static __always_inline void maybe_stats(struct kspan_conns_state *s, struct sock *sk, __u64 now,
+					bool full)
 {
 	if (!announce(s, sk, now))
 		return;
-	if (s->dirty && now - s->last_emit >= stats_interval())
+	if (s->dirty && now - s->last_emit >= stats_interval()) {
+		if (full)
+			read_figures(s, sk);
 		emit(s, sk, KSPAN_EV_CONNS_STATS, now);
+	}
 }
 
 /* A record now, whatever the interval: retransmits are dated to the
@@ -321,6 +332,9 @@ static __always_inline int handle_set_state(struct sock *sk, int oldstate, int n
 	return 0;
 }
 
+/* Every segment a connection receives: the figures changed. They are read
+ * only when a record is due, so the common case is a table lookup and a
+ * clock read. */
 static __always_inline int handle_probe(struct sock *sk)
 {
 	__u64 now = bpf_ktime_get_ns(), cookie, key = (__u64)sk;
@@ -328,13 +342,18 @@ static __always_inline int handle_probe(struct sock *sk)
 	struct kspan_sock *k;
 
 	s = state_get(sk, &cookie);
+	if (s && s->announced) {
+		s->dirty = 1;
+		if (now - s->last_emit < stats_interval())
+			return 0;
+	}
 	if (!s) {
 		/* A connection that predates kspan: its figures are still the
 		 * kernel's, but connect time and lifetime are unknown. */
-		if (!sk_is_tcp(sk))
-			return 0;
 		k = bpf_map_lookup_elem(&socks, &key);
 		if (k && k->tgid ? !is_traced(k->tgid) : targ_filter_pids)
+			return 0;
+		if (!sk_is_tcp_btf(sk))
 			return 0;
 		s = state_new(cookie, sk, now, k ? k->role : KSPAN_ROLE_UNKNOWN,
 			      0, false);
@@ -342,9 +361,8 @@ static __always_inline int handle_probe(struct sock *sk)
 			return 0;
 	}
 	read_figures(s, sk);
-	s->ev.state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	s->dirty = 1;
-	maybe_stats(s, sk, now);
+	maybe_stats(s, sk, now, false);
 	return 0;
 }
 
@@ -394,7 +412,7 @@ static __always_inline int handle_reset(struct sock *sk, bool sent)
 	}
 	learn_tuple(s, sk);
 	s->dirty = 1;
-	maybe_stats(s, sk, now);
+	maybe_stats(s, sk, now, sk_is_full_tcp(sk));
 	return 0;
 }
 
@@ -411,7 +429,7 @@ static __always_inline int handle_owner(struct sock *sk)
 
 	if (!sk)
 		return 0;
-	cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	cookie = sk->__sk_common.skc_cookie.counter;
 	if (cookie)
 		s = bpf_map_lookup_elem(&conns, &cookie);
 	if (s && s->ev.tgid)
@@ -438,8 +456,10 @@ static __always_inline int handle_owner(struct sock *sk)
 	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
 	/* Tell userspace now: the connection may never send another record
 	 * before it closes. */
-	if (s->announced && owner_traced(s, sk))
+	if (s->announced && owner_traced(s, sk)) {
+		read_figures(s, sk);
 		emit(s, sk, KSPAN_EV_CONNS_STATS, now);
+	}
 	else
 		announce(s, sk, now);
 	return 0;

@@ -154,6 +154,17 @@ static __always_inline bool sk_is_tcp(struct sock *sk)
 	       proto == IPPROTO_TCP && type == SOCK_STREAM;
 }
 
+/* The same for a pointer the verifier trusts (tp_btf arguments): plain
+ * loads instead of a probe-read helper call per field. */
+static __always_inline bool sk_is_tcp_btf(const struct sock *sk)
+{
+	__u16 family = sk->__sk_common.skc_family;
+
+	return (family == AF_INET || family == AF_INET6) &&
+	       BPF_CORE_READ_BITFIELD(sk, sk_protocol) == IPPROTO_TCP &&
+	       BPF_CORE_READ_BITFIELD(sk, sk_type) == SOCK_STREAM;
+}
+
 static __always_inline void read_tuple(struct sock *sk, struct kspan_tuple *t)
 {
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);

@@ -780,16 +780,23 @@ static __always_inline int handle_enter(struct pt_regs *regs, long id)
 /* A read or write op (enum kspan_op) from the arguments in the task's saved
  * user registers, dated now: a syscall already in the kernel when kspan
  * attached (no entry record), and every call taken at the socket layer.
- * False for the ops that move no bytes. */
+ * False for the ops that move no bytes. trusted: regs came from
+ * bpf_task_pt_regs(), so plain loads read them. */
 static __always_inline bool call_from_regs(struct pt_regs *regs, __u8 op,
-					   struct active_call *a)
+					   struct active_call *a, bool trusted)
 {
 	if (op == KSPAN_OP_CLOSE || op == KSPAN_OP_CONNECT || op == KSPAN_OP_ACCEPT)
 		return false;
 	a->op = op;
-	a->fd = (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
-	a->arg = PT_REGS_PARM2_CORE_SYSCALL(regs);
-	a->count = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	if (trusted) {
+		a->fd = (int)PT_REGS_PARM1_SYSCALL(regs);
+		a->arg = PT_REGS_PARM2_SYSCALL(regs);
+		a->count = PT_REGS_PARM3_SYSCALL(regs);
+	} else {
+		a->fd = (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
+		a->arg = PT_REGS_PARM2_CORE_SYSCALL(regs);
+		a->count = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	}
 	a->ts = bpf_ktime_get_ns();	/* entry time unknown */
 	a->sk = 0;
 	return true;
@@ -816,7 +823,7 @@ static __always_inline int handle_exit(struct pt_regs *regs, long id, long ret)
 	if (ap) {
 		a = *ap;
 		bpf_map_delete_elem(&active, &tid);
-	} else if (ret <= 0 || !call_from_regs(regs, op, &a)) {
+	} else if (ret <= 0 || !call_from_regs(regs, op, &a, false)) {
 		return 0;
 	}
 
@@ -1000,8 +1007,8 @@ static __always_inline int sock_data(struct sock *sk, int ret, int flags, bool e
 	op = syscall_op(regs->orig_ax);
 	/* Socket calls made for other syscalls (splice, io_uring_enter) or
 	 * the other way round carry no buffer kspan knows how to read. */
-	if (!op || op_is_egress(op) != egress || !call_from_regs(regs, op, &a) ||
-	    !sk_is_tcp(sk))
+	if (!op || op_is_egress(op) != egress || !call_from_regs(regs, op, &a, true) ||
+	    !sk_is_tcp_btf(sk))
 		return 0;
 	a.ts = ts;
 	sock = sock_learn(sk, bpf_get_socket_cookie(sk), false);
