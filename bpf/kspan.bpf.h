@@ -28,6 +28,7 @@ const volatile __u32 targ_self_tgid __weak = 0;		/* never traced */
 const volatile __u32 targ_cap_len __weak = KSPAN_CAP_DEFAULT;
 const volatile bool targ_fd_walk __weak = true;		/* resolve fd -> sock at exit */
 const volatile __u64 targ_wakeup_bytes __weak = 1 << 20;	/* wake reader past this */
+const volatile __u64 targ_wakeup_band __weak = 1 << 18;	/* ... within this much */
 /* Data captured at sock_send_length/sock_recv_length, connections named
  * from TCP state changes, and no sys_enter/sys_exit programs. */
 const volatile bool targ_sock_capture __weak = false;
@@ -133,10 +134,16 @@ static __always_inline void pid_set(__u32 tgid, bool on)
 }
 
 /* Batch wakeups: the reader polls on a timer and is only woken early once a
- * good share of the ring is waiting. */
+ * good share of the ring is waiting, by the records that take the backlog
+ * across that mark. Past it the reader is awake already: it reads until
+ * the ring is empty before it sleeps again, so a wakeup per record (a
+ * self-interrupt each, in the traced thread) would buy nothing. The band
+ * is wide enough for records committed at the same time on every CPU. */
 static __always_inline __u64 wakeup_flags(void)
 {
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= targ_wakeup_bytes)
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+
+	if (avail >= targ_wakeup_bytes && avail - targ_wakeup_bytes < targ_wakeup_band)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }

@@ -439,6 +439,7 @@ static int try_load_one(struct loader *l, const struct loader_opts *o, enum sys_
 	s->rodata->targ_fd_walk = sock == SOCK_HOOK_FDWALK;
 	s->rodata->targ_sock_capture = sys == SYS_HOOK_SOCKET;
 	s->rodata->targ_wakeup_bytes = o->ringbuf_bytes / 4;
+	s->rodata->targ_wakeup_band = o->ringbuf_bytes / 16;
 	bpf_map__set_max_entries(s->maps.events, o->ringbuf_bytes);
 	bpf_map__set_max_entries(s->maps.socks, o->max_socks);
 	/* 1.5 KiB a thread: only with injection on. */
