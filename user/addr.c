@@ -18,15 +18,40 @@ bool addr_is_zero(const uint8_t a[16])
 	return memcmp(a, zero, sizeof(zero)) == 0;
 }
 
+/* Dotted quad, as inet_ntop writes it (glibc's formats it with sprintf,
+ * and every span formats two addresses). 0 and an empty string when it
+ * does not fit. */
+static size_t fmt_v4(const uint8_t *q, char *buf, size_t len)
+{
+	char t[16];
+	size_t n = 0;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned v = q[i];
+
+		if (i)
+			t[n++] = '.';
+		if (v >= 100)
+			t[n++] = '0' + v / 100;
+		if (v >= 10)
+			t[n++] = '0' + v / 10 % 10;
+		t[n++] = '0' + v % 10;
+	}
+	if (n >= len) {
+		if (len)
+			buf[0] = '\0';
+		return 0;
+	}
+	memcpy(buf, t, n);
+	buf[n] = '\0';
+	return n;
+}
+
 size_t addr_fmt(const uint8_t a[16], char *buf, size_t len)
 {
-	const char *r;
-
 	if (addr_is_v4(a))
-		r = inet_ntop(AF_INET, a + 12, buf, len);
-	else
-		r = inet_ntop(AF_INET6, a, buf, len);
-	if (!r) {
+		return fmt_v4(a + 12, buf, len);
+	if (!inet_ntop(AF_INET6, a, buf, len)) {
 		if (len)
 			buf[0] = '\0';
 		return 0;

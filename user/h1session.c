@@ -194,7 +194,7 @@ static void build_span(struct h1_ctx *c, const struct h1_conn_info *ci,
 		.authority = r->host, .authority_len = r->host_len, .status = r->status,
 		.req_body = r->req_body, .resp_body = r->resp_body, .redact = c->redact,
 	};
-	char ver[8];
+	char ver[4] = "1.x";
 	struct span *sp;
 
 	sp = c->sink.alloc(c->sink.ctx);
@@ -232,7 +232,7 @@ static void build_span(struct h1_ctx *c, const struct h1_conn_info *ci,
 		a.url_base = r->target;
 		a.url_base_len = a.path - r->target;
 	}
-	snprintf(ver, sizeof(ver), "1.%u", r->minor);
+	ver[2] = '0' + r->minor % 10;	/* one digit (http1.c) */
 	a.version = ver;
 	if (ci->tls) {
 		a.scheme = "https";
