@@ -118,7 +118,7 @@ static void otlp_json_str(struct jw *w, const char *s, size_t len)
 		size_t n = 1, elen = 2;
 
 		if (!otlp_json_special[c]) {
-			i++;
+			i += str_json_plain_len(p + i, len - i);
 			continue;
 		}
 		if (c >= 0x80) {

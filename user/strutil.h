@@ -4,6 +4,7 @@
 #define __KSPAN_STRUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 /* Length of the valid UTF-8 sequence at s (len > 0 bytes), 0 if it is not
@@ -38,6 +39,35 @@ static inline size_t str_utf8_len(const unsigned char *s, size_t len)
 		if ((s[i] & 0xc0) != 0x80)
 			return 0;
 	return n;
+}
+
+/* Length of the leading run of s that a JSON string carries as it is:
+ * ASCII from 0x20 up, except quote and backslash. Eight bytes at a time: a
+ * word passes when none of its bytes is a control, a quote, a backslash or
+ * has the high bit set (the borrow tests can also flag a clean byte above
+ * a flagged one, never miss one); from the word that fails on, a byte at a
+ * time. */
+static inline size_t str_json_plain_len(const unsigned char *s, size_t len)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t x, q, b, ctl, quo, bsl;
+
+		memcpy(&x, s + i, 8);
+		q = x ^ (ones * '"');
+		b = x ^ (ones * '\\');
+		ctl = (x - ones * 0x20) & ~x;	/* a byte below 0x20 */
+		quo = (q - ones) & ~q;		/* a zero byte in q: a quote */
+		bsl = (b - ones) & ~b;		/* a backslash */
+		if ((x | ctl | quo | bsl) & highs)
+			break;
+	}
+	for (; i < len; i++)
+		if (s[i] < 0x20 || s[i] >= 0x80 || s[i] == '"' || s[i] == '\\')
+			break;
+	return i;
 }
 
 /* Copy n bytes of s into dst as a string, cut to dstsz - 1 bytes. */

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: Apache-2.0
+/* str_json_plain_len (user/strutil.h) tests eight bytes at a time: checked
+ * against a byte-at-a-time reading for every byte value at every position
+ * and every length, so that no word boundary hides a byte to escape. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "strutil.h"
+
+static size_t plain_ref(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
+		i++;
+	return i;
+}
+
+static void test_every_byte_everywhere(void **state)
+{
+	unsigned char buf[40];
+
+	(void)state;
+	for (unsigned v = 0; v < 256; v++)
+		for (size_t len = 0; len <= 33; len++)
+			for (size_t at = 0; at < len; at++) {
+				/* Plain bytes on both sides, including the ones
+				 * next to the tested classes. */
+				for (size_t i = 0; i < sizeof(buf); i++)
+					buf[i] = "~! #[]\x7f" "a"[i % 8];
+				buf[at] = (unsigned char)v;
+				assert_int_equal(str_json_plain_len(buf, len), plain_ref(buf, len));
+			}
+}
+
+/* Two bytes to escape in one word: the first one counts. */
+static void test_first_of_two(void **state)
+{
+	unsigned char buf[24];
+
+	(void)state;
+	for (size_t a = 0; a < 16; a++)
+		for (size_t b = a + 1; b < 16; b++) {
+			memset(buf, 'x', sizeof(buf));
+			buf[a] = '\\';
+			buf[b] = 0x01;
+			assert_int_equal(str_json_plain_len(buf, sizeof(buf)), a);
+			buf[a] = 0xc3;
+			buf[b] = '"';
+			assert_int_equal(str_json_plain_len(buf, sizeof(buf)), a);
+		}
+	memset(buf, 'x', sizeof(buf));
+	assert_int_equal(str_json_plain_len(buf, sizeof(buf)), sizeof(buf));
+	assert_int_equal(str_json_plain_len(buf, 0), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_byte_everywhere),
+		cmocka_unit_test(test_first_of_two),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
