@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 KSPAN = ROOT / "build" / "kspan"
 HZ = os.sysconf("SC_CLK_TCK")
+PACE_MS = 10
 
 
 def free_port():
@@ -189,12 +190,14 @@ class Kspan:
         return counters, hwm
 
 
-def wrk(url, seconds, conns, rate=None, work=None):
+def wrk(url, seconds, conns, paced=False, work=None):
+    """paced: each connection waits PACE_MS between a response and its next
+    request (wrk's delay() hook, whole milliseconds), so that the load is
+    set by the number of connections, not by how fast the server answers."""
     args = ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency"]
-    if rate:
-        # wrk's delay() hook paces each connection: conns * 1000 / delay_ms req/s.
+    if paced:
         script = work / "pace.lua"
-        script.write_text(f"function delay() return {conns * 1000.0 / rate:.3f} end\n")
+        script.write_text(f"function delay() return {PACE_MS} end\n")
         args += ["-s", str(script)]
     out = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
     reqs = int(re.search(r"(\d+) requests in", out).group(1))
@@ -225,7 +228,16 @@ def settle(pid, limit=3.0):
         last = now
 
 
-def run_mode(mode, nginx, bystander, work, seconds, rate, dd_blocks, sink):
+def paced_conns(url, rate, work):
+    """Connections that, paced, make about rate req/s against A: each
+    makes a little under 1000 / PACE_MS req/s (the response time adds to
+    the wait), measured once and scaled."""
+    conns = max(1, round(rate * PACE_MS / 1000))
+    got = wrk(url, 3, conns, paced=True, work=work)["rps"]
+    return max(1, round(conns * rate / max(got, 1)))
+
+
+def run_mode(mode, nginx, bystander, work, seconds, pace, dd_blocks, sink):
     k = None
     if mode == "B":
         k = Kspan(bystander, work, sink)
@@ -237,10 +249,10 @@ def run_mode(mode, nginx, bystander, work, seconds, rate, dd_blocks, sink):
     # M6: the same over HTTPS, wrk's connections kept alive (one TLS
     # handshake each).
     res = {"sat": sat, "tls_sat": wrk(nginx.tls_url, seconds, 32)}
-    if rate:
+    if pace:
         w = nginx.worker()
         c0 = cpu_seconds(w)
-        res["fixed"] = wrk(nginx.url, seconds, 16, rate=rate, work=work)
+        res["fixed"] = wrk(nginx.url, seconds, pace, paced=True, work=work)
         # Per request served: a mode that falls behind the rate serves
         # fewer requests in the same time.
         res["server_cpu"] = (cpu_seconds(w) - c0) / max(res["fixed"]["reqs"], 1)
@@ -288,17 +300,20 @@ def main():
     failures = []
     try:
         if a.smoke:
-            rounds, modes, seconds, rate, dd_blocks = 1, ["A", "C"], 2, None, 0
+            rounds, modes, seconds, rate, pace, dd_blocks = 1, ["A", "C"], 2, None, None, 0
         else:
             rounds, modes, seconds = a.rounds, ["A", "B", "C"], a.seconds
             dd_blocks = 2_000_000
             # Fixed rate: half of A's saturated throughput, measured first.
             rate = wrk(nginx.url, 3, 32)["rps"] / 2
             print(f"bench: fixed rate {rate:.0f} req/s (half of A's maximum)", flush=True)
+            pace = paced_conns(nginx.url, rate, work)
+            print(f"bench: {pace} connections, each waiting {PACE_MS} ms between requests",
+                  flush=True)
         results = {m: [] for m in modes}
         for r in range(rounds):
             for m in modes:
-                res = run_mode(m, nginx, bystander.pid, work, seconds, rate, dd_blocks, sink)
+                res = run_mode(m, nginx, bystander.pid, work, seconds, pace, dd_blocks, sink)
                 results[m].append(res)
                 line = (f"round {r + 1} {m}: {res['sat']['rps']:.0f} req/s, https "
                         f"{res['tls_sat']['rps']:.0f} req/s, served {res['served']} in all")
