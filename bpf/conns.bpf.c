@@ -459,9 +459,9 @@ static __always_inline int handle_owner(struct sock *sk)
 	if (s->announced && owner_traced(s, sk)) {
 		read_figures(s, sk);
 		emit(s, sk, KSPAN_EV_CONNS_STATS, now);
-	}
-	else
+	} else {
 		announce(s, sk, now);
+	}
 	return 0;
 }
 

@@ -915,53 +915,39 @@ int BPF_PROG(sys_exit_raw, struct pt_regs *regs, long ret)
 /* When a traced thread's send began: sock_send_length fires once the bytes
  * are queued, and on loopback once the peer may already have read them.
  * tcp_sendmsg_locked fires before each chunk is copied (kernels that have
- * it): the first one since the last send is the start. Per CPU, with the
- * thread and socket: a send that slept and moved to another CPU finds no
- * start and is dated at its end. */
-struct send_start {
-	__u64 sk;
-	__u64 ts;
-	__u32 tid;
-	__u32 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct send_start);
-} send_starts SEC(".maps");
-
+ * it): the first one since the last send is the start. Kept in the
+ * socket's entry with the thread, not per CPU: the peer woken by the bytes
+ * can run on this CPU, and send, before the sender's send returns. A socket
+ * with no entry yet (older than kspan) has its first send dated at its
+ * end. */
 SEC("tp_btf/tcp_sendmsg_locked")
 int BPF_PROG(sock_send_start, struct sock *sk)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct send_start *st;
-	__u32 zero = 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), key = (__u64)sk;
+	struct kspan_sock *sock;
 
 	if (!is_traced(pid_tgid >> 32))
 		return 0;
-	st = bpf_map_lookup_elem(&send_starts, &zero);
-	if (!st || (st->tid == (__u32)pid_tgid && st->sk == (__u64)sk))
+	sock = bpf_map_lookup_elem(&socks, &key);
+	if (!sock || sock->send_tid == (__u32)pid_tgid)
 		return 0;
-	st->tid = (__u32)pid_tgid;
-	st->sk = (__u64)sk;
-	st->ts = bpf_ktime_get_ns();
+	sock->send_tid = (__u32)pid_tgid;
+	sock->send_ts = bpf_ktime_get_ns();
 	return 0;
 }
 
-/* The start of this thread's send on sk, taken (the slot is cleared), or
- * now when it was not seen. */
+/* The start of this thread's send on sk, taken (cleared), or now when it
+ * was not seen. Every send takes it, even one that moved no bytes. */
 static __always_inline __u64 send_start_take(__u32 tid, struct sock *sk, __u64 now)
 {
-	struct send_start *st;
-	__u32 zero = 0;
+	__u64 key = (__u64)sk;
+	struct kspan_sock *sock;
 
-	st = bpf_map_lookup_elem(&send_starts, &zero);
-	if (!st || st->tid != tid)
+	sock = bpf_map_lookup_elem(&socks, &key);
+	if (!sock || sock->send_tid != tid)
 		return now;
-	st->tid = 0;
-	return st->sk == (__u64)sk && st->ts <= now ? st->ts : now;
+	sock->send_tid = 0;
+	return sock->send_ts <= now ? sock->send_ts : now;
 }
 
 /* The first bytes of a traced process on a socket whose opening kspan saw:

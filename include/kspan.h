@@ -110,6 +110,8 @@ struct kspan_sock {
 	__u8 seen;		/* socket-layer capture: announced to tgid */
 	__u8 closed;		/* socket-layer capture: close event sent */
 	__u8 pad;
+	__u32 send_tid;		/* socket-layer capture: a send of this thread */
+	__u64 send_ts;		/* ... began then (tcp_sendmsg_locked) */
 };
 
 /* Trace context assigned in the kernel (--inject-traceparent): for a server
