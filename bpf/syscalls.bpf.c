@@ -936,14 +936,12 @@ int BPF_PROG(sock_send_start, struct sock *sk)
 	return 0;
 }
 
-/* The start of this thread's send on sk, taken (cleared), or now when it
- * was not seen. Every send takes it, even one that moved no bytes. */
-static __always_inline __u64 send_start_take(__u32 tid, struct sock *sk, __u64 now)
+/* The start of this thread's send on the socket of entry sock (NULL: none),
+ * taken (cleared), or now when it was not seen. Every send takes it, even
+ * one that moved no bytes, or the next send of the thread would keep its
+ * start. */
+static __always_inline __u64 send_start_take(struct kspan_sock *sock, __u32 tid, __u64 now)
 {
-	__u64 key = (__u64)sk;
-	struct kspan_sock *sock;
-
-	sock = bpf_map_lookup_elem(&socks, &key);
 	if (!sock || sock->send_tid != tid)
 		return now;
 	sock->send_tid = 0;
@@ -981,25 +979,29 @@ static __always_inline int sock_data(struct sock *sk, int ret, int flags, bool e
 	if (!is_traced(pid_tgid >> 32))
 		return 0;
 	ts = bpf_ktime_get_ns();
-	if (egress)
-		ts = send_start_take((__u32)pid_tgid, sk, ts);
-	if (ret <= 0 || (flags & MSG_PEEK))
-		return 0;
 	task = bpf_get_current_task_btf();
-	/* io_uring workers and kernel threads have no syscall of their own. */
-	if (task->flags & (PF_IO_WORKER | PF_KTHREAD))
-		return 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	op = syscall_op(regs->orig_ax);
-	/* Socket calls made for other syscalls (splice, io_uring_enter) or
-	 * the other way round carry no buffer kspan knows how to read. */
-	if (!op || op_is_egress(op) != egress || !call_from_regs(regs, op, &a, true) ||
-	    !sk_is_tcp_btf(sk))
+	/* Skipped: nothing moved, a peek, io_uring workers and kernel threads
+	 * (no syscall of their own), and socket calls made for other syscalls
+	 * (splice, io_uring_enter) or the other way round, which carry no
+	 * buffer kspan knows how to read. */
+	if (ret <= 0 || (flags & MSG_PEEK) || (task->flags & (PF_IO_WORKER | PF_KTHREAD)) ||
+	    !op || op_is_egress(op) != egress || !call_from_regs(regs, op, &a, true) ||
+	    !sk_is_tcp_btf(sk)) {
+		if (egress) {
+			__u64 key = (__u64)sk;
+
+			send_start_take(bpf_map_lookup_elem(&socks, &key), (__u32)pid_tgid, ts);
+		}
 		return 0;
-	a.ts = ts;
+	}
 	sock = sock_learn(sk, bpf_get_socket_cookie(sk), false);
+	if (egress)
+		ts = send_start_take(sock, (__u32)pid_tgid, ts);
 	if (!sock)
 		return 0;
+	a.ts = ts;
 	sock_announce(pid_tgid, sock, &a);
 	if (tls_sys_data(pid_tgid, sk, sock, a.fd, op, a.arg, a.ts, ret, !egress))
 		return 0;
