@@ -8,6 +8,7 @@
 #include "kspan.bpf.h"
 #include "httpscan.bpf.h"
 #include "tls.bpf.h"
+#include "conns.bpf.h"
 
 #if defined(__TARGET_ARCH_x86)
 #define NR_read		0
@@ -976,9 +977,16 @@ static __always_inline int sock_data(struct sock *sk, int ret, int flags, bool e
 	__u64 ts;
 	__u8 op;
 
-	if (!is_traced(pid_tgid >> 32))
+	/* The TCP figures' owner naming, for every process but those a pid
+	 * filter leaves out (their connections stay unnamed: not traced). */
+	if (!is_traced(pid_tgid >> 32)) {
+		if (targ_conns_owner && !targ_filter_pids)
+			conns_owner(sk, pid_tgid >> 32);
 		return 0;
+	}
 	ts = bpf_ktime_get_ns();
+	if (targ_conns_owner)
+		conns_owner(sk, pid_tgid >> 32);
 	task = bpf_get_current_task_btf();
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	op = syscall_op(regs->orig_ax);

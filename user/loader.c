@@ -238,12 +238,17 @@ static void set_autoload(struct kspan_bpf *s, enum sys_hook sys, enum sock_hook 
 		else if (strncmp(bpf_program__name(p), "tls_", 4) == 0)
 			bpf_program__set_autoload(p, tls);
 	/* Their owner-naming hooks use sock_send_length/sock_recv_length
-	 * (kernel 6.3); without them tcp_rcv_space_adjust names the reader. */
+	 * (kernel 6.3); without them tcp_rcv_space_adjust names the reader.
+	 * The socket-layer capture runs on the same two tracepoints and names
+	 * owners itself (targ_conns_owner). */
 	if (conns) {
-		bpf_program__set_autoload(s->progs.conns_sock_send, send_length_tp);
-		bpf_program__set_autoload(s->progs.conns_sock_recv, send_length_tp);
+		bool own = send_length_tp && sys != SYS_HOOK_SOCKET;
+
+		bpf_program__set_autoload(s->progs.conns_sock_send, own);
+		bpf_program__set_autoload(s->progs.conns_sock_recv, own);
 		bpf_program__set_autoload(s->progs.conns_rcv_space, !send_length_tp);
 	}
+	s->rodata->targ_conns_owner = conns && send_length_tp && sys == SYS_HOOK_SOCKET;
 	bpf_program__set_autoload(s->progs.sys_enter_btf, sys == SYS_HOOK_TP_BTF);
 	bpf_program__set_autoload(s->progs.sys_exit_btf, sys == SYS_HOOK_TP_BTF);
 	bpf_program__set_autoload(s->progs.sys_enter_raw, sys == SYS_HOOK_RAW_TP);
@@ -427,6 +432,12 @@ static int try_load_one(struct loader *l, const struct loader_opts *o, enum sys_
 		return -errno;
 	set_autoload(s, sys, sock, conns, o->inject, o->tls, !l->probe.sock_err[SOCK_HOOK_TP],
 		     l->probe.send_start);
+	/* Tracing (not the conns view, which redraws figures while a call
+	 * blocks) with socket-layer capture: the owner's calls stand in for
+	 * tcp_probe (targ_conns_calls in bpf/conns.bpf.h). */
+	s->rodata->targ_conns_calls = s->rodata->targ_conns_owner && !o->conns;
+	if (s->rodata->targ_conns_calls)
+		bpf_program__set_autoload(s->progs.conns_tcp_probe, false);
 	s->rodata->targ_tls = o->tls;
 	s->rodata->targ_inject = o->inject;
 	s->rodata->targ_inject_fmt = o->inject_fmt ? o->inject_fmt : KSPAN_INJ_TRACECONTEXT;
@@ -617,6 +628,8 @@ int loader_verify_all(FILE *out)
 		s->rodata->targ_inject = true;
 		s->rodata->targ_tls = true;
 		s->rodata->targ_sock_capture = true;
+		s->rodata->targ_conns_owner = true;
+		s->rodata->targ_conns_calls = true;
 		s->rodata->targ_inject_fmt = KSPAN_INJ_TRACECONTEXT | KSPAN_INJ_B3 |
 					     KSPAN_INJ_B3MULTI | KSPAN_INJ_JAEGER | KSPAN_INJ_BAGGAGE;
 		err = kspan_bpf__load(s);
