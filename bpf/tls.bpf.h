@@ -196,7 +196,7 @@ static __always_inline void tls_emit_hello(__u64 pid_tgid, __s32 fd, __u64 cooki
  * predates kspan). Only the first one decides: bytes in the middle of a
  * plaintext stream never turn it into TLS. */
 static __always_inline bool tls_sys_data(__u64 pid_tgid, struct sock *sk,
-					 const struct kspan_sock *sock, __s32 fd,
+					 struct kspan_sock *sock, __s32 fd,
 					 __u8 op, __u64 arg, __u64 ts_enter, long ret,
 					 bool ingress)
 {
@@ -212,14 +212,20 @@ static __always_inline bool tls_sys_data(__u64 pid_tgid, struct sock *sk,
 	if (!targ_tls)
 		return false;
 	c = bpf_map_lookup_elem(&tls_calls, &tid);
+	/* Known plaintext, and no TLS call in this thread: the common case
+	 * decided from the socket's own entry, without the second lookup. */
+	if (sock->tls_plain && !c)
+		return false;
 	t = bpf_map_lookup_elem(&tls_socks, &key);
 	if (t && t->cookie != sock->cookie) {
 		/* A new socket at the address of an old one. */
 		bpf_map_delete_elem(&tls_socks, &key);
 		t = NULL;
 	}
-	if (t && t->plain && !c)
+	if (t && t->plain && !c) {
+		sock->tls_plain = 1;
 		return false;
+	}
 	if (!t || !t->hello) {
 		ubuf = tls_first_buf(op, arg);
 		if (ubuf && ret >= 5) {
@@ -243,6 +249,7 @@ static __always_inline bool tls_sys_data(__u64 pid_tgid, struct sock *sk,
 			n.cookie = sock->cookie;
 			n.plain = 1;
 			bpf_map_update_elem(&tls_socks, &key, &n, BPF_ANY);
+			sock->tls_plain = 1;
 			return false;
 		}
 	}
@@ -258,6 +265,7 @@ static __always_inline bool tls_sys_data(__u64 pid_tgid, struct sock *sk,
 		t = bpf_map_lookup_elem(&tls_socks, &key);
 	} else if (c) {
 		t->plain = 0;
+		sock->tls_plain = 0;
 		if (!t->ssl)
 			t->ssl = c->ssl;
 	}

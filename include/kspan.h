@@ -109,7 +109,7 @@ struct kspan_sock {
 	__u8 role;		/* enum kspan_role */
 	__u8 seen;		/* socket-layer capture: announced to tgid */
 	__u8 closed;		/* socket-layer capture: close event sent */
-	__u8 pad;
+	__u8 tls_plain;		/* classified as not TLS (tls_sys_data) */
 	__u32 send_tid;		/* socket-layer capture: a send of this thread */
 	__u64 send_ts;		/* ... began then (tcp_sendmsg_locked) */
 };
