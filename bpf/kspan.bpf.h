@@ -39,6 +39,7 @@ struct active_call {
 	__u64 arg;		/* buf, iovec array or msghdr in user memory */
 	__u64 count;		/* buffer length or iovec count */
 	__u64 sk;		/* struct sock * the kernel used, 0 until known */
+	__u64 ts_end;		/* exit, monotonic ns; 0: when the event is built */
 	__s32 fd;
 	__u8 op;		/* enum kspan_op */
 	__u8 pad[3];

@@ -70,7 +70,7 @@ static __always_inline void fill_hdr(struct kspan_event_hdr *h, __u32 type,
 	h->fd = a->fd;
 	h->cookie = cookie;
 	h->ts_enter = a->ts;
-	h->ts_exit = bpf_ktime_get_ns();
+	h->ts_exit = a->ts_end ? a->ts_end : bpf_ktime_get_ns();
 }
 
 /* Copy up to n user bytes to data[off], bounded by the capture length.
@@ -913,40 +913,49 @@ int BPF_PROG(sys_exit_raw, struct pt_regs *regs, long ret)
 #define PF_KTHREAD	0x00200000
 #define MSG_PEEK	2
 
-/* When a traced thread's send began: sock_send_length fires once the bytes
- * are queued, and on loopback once the peer may already have read them.
- * tcp_sendmsg_locked fires before each chunk is copied (kernels that have
- * it): the first one since the last send is the start. Kept in the
- * socket's entry with the thread, not per CPU: the peer woken by the bytes
- * can run on this CPU, and send, before the sender's send returns. A socket
- * with no entry yet (older than kspan) has its first send dated at its
- * end. */
+/* When a traced thread's send began and ended: sock_send_length fires once
+ * the bytes are queued, and on loopback once the peer may already have read
+ * them. tcp_sendmsg_locked fires before each chunk is copied (kernels that
+ * have it): the first one since the last send is the start, the last one
+ * the end (the kernel took the send's last bytes then; the peer cannot have
+ * them earlier). Kept in the socket's entry with the thread, not per CPU:
+ * the peer woken by the bytes can run on this CPU, and send, before the
+ * sender's send returns. A socket with no entry yet (older than kspan) has
+ * its first send dated at its return. */
 SEC("tp_btf/tcp_sendmsg_locked")
 int BPF_PROG(sock_send_start, struct sock *sk)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid(), key = (__u64)sk;
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), key = (__u64)sk, now;
 	struct kspan_sock *sock;
 
 	if (!is_traced(pid_tgid >> 32))
 		return 0;
 	sock = bpf_map_lookup_elem(&socks, &key);
-	if (!sock || sock->send_tid == (__u32)pid_tgid)
+	if (!sock)
 		return 0;
-	sock->send_tid = (__u32)pid_tgid;
-	sock->send_ts = bpf_ktime_get_ns();
+	now = bpf_ktime_get_ns();
+	if (sock->send_tid != (__u32)pid_tgid) {
+		sock->send_tid = (__u32)pid_tgid;
+		sock->send_ts = now;
+	}
+	sock->send_last = now;
 	return 0;
 }
 
-/* The start of this thread's send on the socket of entry sock (NULL: none),
- * taken (cleared), or now when it was not seen. Every send takes it, even
- * one that moved no bytes, or the next send of the thread would keep its
- * start. */
-static __always_inline __u64 send_start_take(struct kspan_sock *sock, __u32 tid, __u64 now)
+/* The start and end of this thread's send on the socket of entry sock
+ * (NULL: none), taken (cleared), or now for both when they were not seen.
+ * Every send takes them, even one that moved no bytes, or the next send of
+ * the thread would keep its start. */
+static __always_inline __u64 send_take(struct kspan_sock *sock, __u32 tid, __u64 now,
+				       __u64 *end)
 {
+	*end = now;
 	if (!sock || sock->send_tid != tid)
 		return now;
 	sock->send_tid = 0;
-	return sock->send_ts <= now ? sock->send_ts : now;
+	if (sock->send_last <= now)
+		*end = sock->send_last;
+	return sock->send_ts <= *end ? sock->send_ts : *end;
 }
 
 /* The first bytes of a traced process on a socket whose opening kspan saw:
@@ -974,7 +983,7 @@ static __always_inline int sock_data(struct sock *sk, int ret, int flags, bool e
 	struct task_struct *task;
 	struct kspan_sock *sock;
 	struct pt_regs *regs;
-	__u64 ts;
+	__u64 ts, end;
 	__u8 op;
 
 	/* The TCP figures' owner naming, for every process but those a pid
@@ -1000,16 +1009,19 @@ static __always_inline int sock_data(struct sock *sk, int ret, int flags, bool e
 		if (egress) {
 			__u64 key = (__u64)sk;
 
-			send_start_take(bpf_map_lookup_elem(&socks, &key), (__u32)pid_tgid, ts);
+			send_take(bpf_map_lookup_elem(&socks, &key), (__u32)pid_tgid, ts, &end);
 		}
 		return 0;
 	}
 	sock = sock_learn(sk, bpf_get_socket_cookie(sk), false);
+	/* A read is dated when it returned: here, before this program's work. */
+	end = ts;
 	if (egress)
-		ts = send_start_take(sock, (__u32)pid_tgid, ts);
+		ts = send_take(sock, (__u32)pid_tgid, ts, &end);
 	if (!sock)
 		return 0;
 	a.ts = ts;
+	a.ts_end = end;
 	sock_announce(pid_tgid, sock, &a);
 	if (tls_sys_data(pid_tgid, sk, sock, a.fd, op, a.arg, a.ts, ret, !egress))
 		return 0;

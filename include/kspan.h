@@ -112,6 +112,7 @@ struct kspan_sock {
 	__u8 tls_plain;		/* classified as not TLS (tls_sys_data) */
 	__u32 send_tid;		/* socket-layer capture: a send of this thread */
 	__u64 send_ts;		/* ... began then (tcp_sendmsg_locked) */
+	__u64 send_last;	/* ... and took its last chunk then */
 };
 
 /* Trace context assigned in the kernel (--inject-traceparent): for a server
