@@ -564,8 +564,9 @@ def test_live_view_under_tmux(tmp_path):
     for row in (c, s):
         assert row[0].endswith("/python3")
         assert row[3] == "ESTABLISHED"
-        assert within(float(row[4]), RTT_MS, 0.2) and within(float(row[5]), RTT_MS, 0.2)
-        assert row[8] == "0" and row[9] == "0"
+        assert within(float(row[4]), RTT_MS, 0.2), screen
+        assert within(float(row[5]), RTT_MS, 0.2), screen
+        assert row[8] == "0" and row[9] == "0", screen
     # Sorted by connect time, highest first; only one screen (drawn in place).
     assert float(rows[0][4]) >= float(rows[1][4])
     assert screen.count("PID/COMM") == 1
