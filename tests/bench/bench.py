@@ -304,8 +304,9 @@ def main():
         else:
             rounds, modes, seconds = a.rounds, ["A", "B", "C"], a.seconds
             dd_blocks = 2_000_000
-            # Fixed rate: half of A's saturated throughput, measured first.
-            rate = wrk(nginx.url, 3, 32)["rps"] / 2
+            # Fixed rate: half of A's saturated throughput, measured first
+            # (the median of three: one run alone was off by a quarter).
+            rate = statistics.median(wrk(nginx.url, 2, 32)["rps"] for _ in range(3)) / 2
             print(f"bench: fixed rate {rate:.0f} req/s (half of A's maximum)", flush=True)
             pace = paced_conns(nginx.url, rate, work)
             print(f"bench: {pace} connections, each waiting {PACE_MS} ms between requests",
