@@ -993,6 +993,13 @@ static __always_inline int sock_data(struct sock *sk, int ret, int flags, bool e
 			conns_owner(sk, pid_tgid >> 32);
 		return 0;
 	}
+	/* A read that failed (EAGAIN: a non-blocking server's read after
+	 * each request): nothing to date, name or send. An end of stream
+	 * still names the owner (a connection that only ever sees one, such
+	 * as a health check, is still its owner's); a send that failed still
+	 * takes its start (below). */
+	if (!egress && ret < 0)
+		return 0;
 	ts = bpf_ktime_get_ns();
 	if (targ_conns_owner)
 		conns_owner(sk, pid_tgid >> 32);
