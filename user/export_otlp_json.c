@@ -98,12 +98,6 @@ static void jw_i64(struct jw *w, int64_t v)
 }
 
 
-/* Bytes a JSON string cannot carry as they are: controls, quote, backslash,
- * and the start of any multi-byte sequence (checked as UTF-8). */
-static const bool otlp_json_special[256] = {
-	[0 ... 0x1f] = true, ['"'] = true, ['\\'] = true, [0x80 ... 0xff] = true,
-};
-
 static void otlp_json_str(struct jw *w, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -115,12 +109,17 @@ static void otlp_json_str(struct jw *w, const char *s, size_t len)
 		unsigned char c = p[i];
 		char ubuf[6];
 		const char *esc;
-		size_t n = 1, elen = 2;
+		size_t n, elen = 2;
 
-		if (!otlp_json_special[c]) {
-			i += str_json_plain_len(p + i, len - i);
+		/* Bytes a JSON string carries as they are (str_json_plain_len);
+		 * then controls, quote, backslash, and the start of any
+		 * multi-byte sequence (checked as UTF-8). */
+		n = str_json_plain_len(p + i, len - i);
+		if (n) {
+			i += n;
 			continue;
 		}
+		n = 1;
 		if (c >= 0x80) {
 			n = str_utf8_len(p + i, len - i);
 			if (n) {
