@@ -246,10 +246,8 @@ static __always_inline void conns_owner(struct sock *sk, __u32 tgid)
 		 * the owner's calls mark the figures changed and send them at
 		 * most once per interval (only the owner's: maybe_stats). */
 		if (targ_conns_calls) {
-			now = bpf_ktime_get_ns();
 			s->dirty = 1;
-			if (!s->announced || now - s->last_emit >= stats_interval())
-				maybe_stats(s, sk, now, true);
+			maybe_stats(s, sk, bpf_ktime_get_ns(), true);
 		}
 		return;
 	}
