@@ -257,14 +257,14 @@ int BPF_PROG(conns_receive_reset, struct sock *sk)
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(conns_sock_send, struct sock *sk)
 {
-	conns_owner(sk, bpf_get_current_pid_tgid() >> 32);
+	conns_owner(sk, bpf_get_current_pid_tgid() >> 32, 0);
 	return 0;
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(conns_sock_recv, struct sock *sk)
 {
-	conns_owner(sk, bpf_get_current_pid_tgid() >> 32);
+	conns_owner(sk, bpf_get_current_pid_tgid() >> 32, 0);
 	return 0;
 }
 
@@ -273,7 +273,7 @@ int BPF_PROG(conns_sock_recv, struct sock *sk)
 SEC("tp_btf/tcp_rcv_space_adjust")
 int BPF_PROG(conns_rcv_space, struct sock *sk)
 {
-	conns_owner(sk, bpf_get_current_pid_tgid() >> 32);
+	conns_owner(sk, bpf_get_current_pid_tgid() >> 32, 0);
 	return 0;
 }
 

@@ -225,33 +225,43 @@ static __always_inline struct kspan_conns_state *state_new(__u64 cookie, struct 
 	return bpf_map_lookup_elem(&conns, &cookie);
 }
 
-/* A read or write on the socket by process tgid, in its context: names the
- * owner of accepted connections (and of connections older than kspan) even
- * when their accept() was already blocked when kspan started. Only sockets
- * that already have a cookie can be in `conns`. sk is a tp_btf argument. */
-static __always_inline void conns_owner(struct sock *sk, __u32 tgid)
+/* A read or write on the socket by process tgid, in its context, at now:
+ * names the owner of accepted connections (and of connections older than
+ * kspan) even when their accept() was already blocked when kspan started.
+ * Only sockets that already have a cookie can be in `conns`. sk is a
+ * tp_btf argument; now 0: the clock is read when needed. Returns the time
+ * until which further calls on the connection have nothing to do here (its
+ * owner is named and no figures are due), 0 when the next call must look
+ * again. */
+static __always_inline __u64 conns_owner(struct sock *sk, __u32 tgid, __u64 now)
 {
-	__u64 cookie, now, key = (__u64)sk;
+	__u64 cookie, due, key = (__u64)sk;
 	struct kspan_conns_state *s = NULL;
 	struct kspan_sock *k;
 
 	if (!sk)
-		return;
+		return 0;
 	cookie = sk->__sk_common.skc_cookie.counter;
 	if (cookie)
 		s = bpf_map_lookup_elem(&conns, &cookie);
 	if (s && s->ev.tgid) {
+		if (!targ_conns_calls)
+			return now ? now + stats_interval() : 0;
 		/* tcp_probe runs in softirq on every segment that any
 		 * connection of the host receives. Tracing does without it:
 		 * the owner's calls mark the figures changed and send them at
-		 * most once per interval (only the owner's: maybe_stats). */
-		if (targ_conns_calls) {
-			s->dirty = 1;
-			maybe_stats(s, sk, bpf_ktime_get_ns(), true);
-		}
-		return;
+		 * most once per interval (only the owner's: maybe_stats).
+		 * Calls before the next interval would only mark them changed
+		 * again: the call that sends them does that itself. */
+		if (!now)
+			now = bpf_ktime_get_ns();
+		s->dirty = 1;
+		maybe_stats(s, sk, now, true);
+		due = s->last_emit + stats_interval();
+		return due > now ? due : now + stats_interval();
 	}
-	now = bpf_ktime_get_ns();
+	if (!now)
+		now = bpf_ktime_get_ns();
 	if (!s) {
 		/* Under a pid filter the packet hooks skip connections of
 		 * unknown owner, and without tcp_probe they see none: a
@@ -259,15 +269,15 @@ static __always_inline void conns_owner(struct sock *sk, __u32 tgid)
 		 * where it gets into the table. */
 		if (!(targ_filter_pids || targ_conns_calls) || !is_traced(tgid) || !sk_is_tcp(sk) ||
 		    BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_ESTABLISHED)
-			return;
+			return 0;
 		cookie = bpf_get_socket_cookie(sk);
 		k = bpf_map_lookup_elem(&socks, &key);
 		s = state_new(cookie, sk, now, k ? k->role : KSPAN_ROLE_UNKNOWN, tgid, false);
 		if (!s)
-			return;
+			return 0;
 		read_figures(s, sk);
 		announce(s, sk, now);
-		return;
+		return 0;
 	}
 	s->ev.tgid = tgid;
 	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
@@ -279,6 +289,7 @@ static __always_inline void conns_owner(struct sock *sk, __u32 tgid)
 	} else {
 		announce(s, sk, now);
 	}
+	return 0;
 }
 
 #endif /* __KSPAN_CONNS_BPF_H */

@@ -784,7 +784,7 @@ static __always_inline int handle_enter(struct pt_regs *regs, long id)
  * False for the ops that move no bytes. trusted: regs came from
  * bpf_task_pt_regs(), so plain loads read them. */
 static __always_inline bool call_from_regs(struct pt_regs *regs, __u8 op,
-					   struct active_call *a, bool trusted)
+					   struct active_call *a, bool trusted, __u64 now)
 {
 	if (op == KSPAN_OP_CLOSE || op == KSPAN_OP_CONNECT || op == KSPAN_OP_ACCEPT)
 		return false;
@@ -798,7 +798,7 @@ static __always_inline bool call_from_regs(struct pt_regs *regs, __u8 op,
 		a->arg = PT_REGS_PARM2_CORE_SYSCALL(regs);
 		a->count = PT_REGS_PARM3_CORE_SYSCALL(regs);
 	}
-	a->ts = bpf_ktime_get_ns();	/* entry time unknown */
+	a->ts = now;	/* entry time unknown */
 	a->sk = 0;
 	return true;
 }
@@ -824,7 +824,7 @@ static __always_inline int handle_exit(struct pt_regs *regs, long id, long ret)
 	if (ap) {
 		a = *ap;
 		bpf_map_delete_elem(&active, &tid);
-	} else if (ret <= 0 || !call_from_regs(regs, op, &a, false)) {
+	} else if (ret <= 0 || !call_from_regs(regs, op, &a, false, bpf_ktime_get_ns())) {
 		return 0;
 	}
 
@@ -983,14 +983,14 @@ static __always_inline int sock_data(struct sock *sk, int ret, int flags, bool e
 	struct task_struct *task;
 	struct kspan_sock *sock;
 	struct pt_regs *regs;
-	__u64 ts, end;
+	__u64 ts, end, cookie;
 	__u8 op;
 
 	/* The TCP figures' owner naming, for every process but those a pid
 	 * filter leaves out (their connections stay unnamed: not traced). */
 	if (!is_traced(pid_tgid >> 32)) {
 		if (targ_conns_owner && !targ_filter_pids)
-			conns_owner(sk, pid_tgid >> 32);
+			conns_owner(sk, pid_tgid >> 32, 0);
 		return 0;
 	}
 	/* A read that failed (EAGAIN: a non-blocking server's read after
@@ -1000,9 +1000,8 @@ static __always_inline int sock_data(struct sock *sk, int ret, int flags, bool e
 	 * takes its start (below). */
 	if (!egress && ret < 0)
 		return 0;
+	/* The one clock read: a read is dated when it returned, here. */
 	ts = bpf_ktime_get_ns();
-	if (targ_conns_owner)
-		conns_owner(sk, pid_tgid >> 32);
 	task = bpf_get_current_task_btf();
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	op = syscall_op(regs->orig_ax);
@@ -1011,8 +1010,10 @@ static __always_inline int sock_data(struct sock *sk, int ret, int flags, bool e
 	 * (splice, io_uring_enter) or the other way round, which carry no
 	 * buffer kspan knows how to read. */
 	if (ret <= 0 || (flags & MSG_PEEK) || (task->flags & (PF_IO_WORKER | PF_KTHREAD)) ||
-	    !op || op_is_egress(op) != egress || !call_from_regs(regs, op, &a, true) ||
+	    !op || op_is_egress(op) != egress || !call_from_regs(regs, op, &a, true, ts) ||
 	    !sk_is_tcp_btf(sk)) {
+		if (targ_conns_owner)
+			conns_owner(sk, pid_tgid >> 32, ts);
 		if (egress) {
 			__u64 key = (__u64)sk;
 
@@ -1020,8 +1021,17 @@ static __always_inline int sock_data(struct sock *sk, int ret, int flags, bool e
 		}
 		return 0;
 	}
-	sock = sock_learn(sk, bpf_get_socket_cookie(sk), false);
-	/* A read is dated when it returned: here, before this program's work. */
+	cookie = sk->__sk_common.skc_cookie.counter;
+	if (!cookie)
+		cookie = bpf_get_socket_cookie(sk);
+	sock = sock_learn(sk, cookie, false);
+	/* The owner's calls look at the TCP-figure table once per interval. */
+	if (targ_conns_owner && (!sock || ts >= sock->conns_due)) {
+		__u64 due = conns_owner(sk, pid_tgid >> 32, ts);
+
+		if (sock)
+			sock->conns_due = due;
+	}
 	end = ts;
 	if (egress)
 		ts = send_take(sock, (__u32)pid_tgid, ts, &end);

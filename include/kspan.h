@@ -113,6 +113,8 @@ struct kspan_sock {
 	__u32 send_tid;		/* socket-layer capture: a send of this thread */
 	__u64 send_ts;		/* ... began then (tcp_sendmsg_locked) */
 	__u64 send_last;	/* ... and took its last chunk then */
+	__u64 conns_due;	/* socket-layer capture: the owner's calls leave
+				 * the TCP-figure table alone until then */
 };
 
 /* Trace context assigned in the kernel (--inject-traceparent): for a server
