@@ -46,23 +46,34 @@ static void jw_drain(struct jw *w)
 	w->len = 0;
 }
 
-static void jw_put(struct jw *w, const void *s, size_t n)
+/* Past the buffer's end: written out first, or straight through if larger. */
+static __attribute__((noinline)) void jw_put_slow(struct jw *w, const void *s, size_t n)
 {
-	if (sizeof(w->buf) - w->len < n) {
-		jw_drain(w);
-		if (n > sizeof(w->buf)) {
-			if (fwrite(s, 1, n, w->f) != n)
-				w->failed = true;
-			return;
-		}
+	jw_drain(w);
+	if (n > sizeof(w->buf)) {
+		if (fwrite(s, 1, n, w->f) != n)
+			w->failed = true;
+		return;
+	}
+	memcpy(w->buf, s, n);
+	w->len = n;
+}
+
+/* Inlined: most puts are a few bytes, many of a length known at compile
+ * time, which the compiler then copies with plain moves. */
+static inline __attribute__((always_inline)) void jw_put(struct jw *w, const void *s, size_t n)
+{
+	if (__builtin_expect(sizeof(w->buf) - w->len < n, 0)) {
+		jw_put_slow(w, s, n);
+		return;
 	}
 	memcpy(w->buf + w->len, s, n);
 	w->len += n;
 }
 
-static void jw_c(struct jw *w, char c)
+static inline __attribute__((always_inline)) void jw_c(struct jw *w, char c)
 {
-	if (w->len == sizeof(w->buf))
+	if (__builtin_expect(w->len == sizeof(w->buf), 0))
 		jw_drain(w);
 	w->buf[w->len++] = c;
 }

@@ -41,33 +41,51 @@ static inline size_t str_utf8_len(const unsigned char *s, size_t len)
 	return n;
 }
 
-/* Length of the leading run of s that a JSON string carries as it is:
- * ASCII from 0x20 up, except quote and backslash. Eight bytes at a time: a
- * word passes when none of its bytes is a control, a quote, a backslash or
- * has the high bit set (the borrow tests can also flag a clean byte above
- * a flagged one, never miss one); from the word that fails on, a byte at a
- * time. */
-static inline size_t str_json_plain_len(const unsigned char *s, size_t len)
+/* Bit 7 of each byte of x that is a control (below 0x20), a quote, a
+ * backslash or has the high bit set. The borrows can also flag a clean byte
+ * above a flagged one, never one below the lowest flagged byte: the lowest
+ * flag is exact. */
+static inline uint64_t str_json_special8(uint64_t x)
 {
 	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+	uint64_t ctl = (x - ones * 0x20) & ~x;	/* a byte below 0x20 */
+	uint64_t quo = (q - ones) & ~q;		/* a zero byte in q: a quote */
+	uint64_t bsl = (b - ones) & ~b;		/* a backslash */
+
+	return (x | ctl | quo | bsl) & highs;
+}
+
+/* Length of the leading run of s that a JSON string carries as it is:
+ * ASCII from 0x20 up, except quote and backslash. Eight bytes at a time
+ * (first byte lowest), the last few padded with a plain byte; the run ends
+ * at the lowest flagged byte of the first word with one. */
+static inline size_t str_json_plain_len(const unsigned char *s, size_t len)
+{
+	uint64_t x, m;
 	size_t i = 0;
 
-	for (; i + 8 <= len; i += 8) {
-		uint64_t x, q, b, ctl, quo, bsl;
-
-		memcpy(&x, s + i, 8);
-		q = x ^ (ones * '"');
-		b = x ^ (ones * '\\');
-		ctl = (x - ones * 0x20) & ~x;	/* a byte below 0x20 */
-		quo = (q - ones) & ~q;		/* a zero byte in q: a quote */
-		bsl = (b - ones) & ~b;		/* a backslash */
-		if ((x | ctl | quo | bsl) & highs)
+	for (;; i += 8) {
+		if (i >= len) {
+			return len;
+		} else if (len - i >= 8) {
+			memcpy(&x, s + i, 8);
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+			x = __builtin_bswap64(x);
+#endif
+		} else if (i < len) {
+			/* Assembled in registers: a short copy to memory and
+			 * a load of the word would stall on store forwarding. */
+			x = 0x0101010101010101ull * 'a';
+			for (size_t k = 0; k < len - i; k++)
+				x = (x & ~(0xffull << 8 * k)) | (uint64_t)s[i + k] << 8 * k;
+		}
+		m = str_json_special8(x);
+		if (m)
 			break;
 	}
-	for (; i < len; i++)
-		if (s[i] < 0x20 || s[i] >= 0x80 || s[i] == '"' || s[i] == '\\')
-			break;
-	return i;
+	i += (size_t)__builtin_ctzll(m) / 8;
+	return i < len ? i : len;
 }
 
 /* Copy n bytes of s into dst as a string, cut to dstsz - 1 bytes. */

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -20,21 +21,30 @@ static size_t plain_ref(const unsigned char *s, size_t len)
 	return i;
 }
 
+/* Each string in an allocation of its own length: a read past it is an
+ * error under ASan. */
 static void test_every_byte_everywhere(void **state)
 {
-	unsigned char buf[40];
-
 	(void)state;
-	for (unsigned v = 0; v < 256; v++)
-		for (size_t len = 0; len <= 33; len++)
+	for (size_t len = 0; len <= 33; len++) {
+		unsigned char *buf = malloc(len ? len : 1);
+
+		assert_non_null(buf);
+		for (unsigned v = 0; v < 256; v++)
 			for (size_t at = 0; at < len; at++) {
 				/* Plain bytes on both sides, including the ones
 				 * next to the tested classes. */
-				for (size_t i = 0; i < sizeof(buf); i++)
+				for (size_t i = 0; i < len; i++)
 					buf[i] = "~! #[]\x7f" "a"[i % 8];
 				buf[at] = (unsigned char)v;
 				assert_int_equal(str_json_plain_len(buf, len), plain_ref(buf, len));
 			}
+		/* All plain, and nothing read past the end. */
+		for (size_t i = 0; i < len; i++)
+			buf[i] = 'a' + i % 26;
+		assert_int_equal(str_json_plain_len(buf, len), len);
+		free(buf);
+	}
 }
 
 /* Two bytes to escape in one word: the first one counts. */
