@@ -54,7 +54,7 @@ static __always_inline bool op_is_handshake(__u8 op)
 static __always_inline int tls_enter(void *ssl, const void *buf, void *len_ptr, __u8 op)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid;
+	struct tls_thread *th;
 	struct tls_call n = {};
 
 	if (!is_traced(pid_tgid >> 32))
@@ -67,8 +67,13 @@ static __always_inline int tls_enter(void *ssl, const void *buf, void *len_ptr, 
 	n.ts = bpf_ktime_get_ns();
 	n.fd = -1;
 	n.op = op;
-	if (bpf_map_update_elem(&tls_calls, &tid, &n, BPF_ANY))
+	th = tls_thread(true);
+	if (th) {
+		th->call = n;
+		th->in_call = 1;
+	} else {
 		tls_count(KSPAN_TLS_CNT_CALLS_FULL, 1);
+	}
 	if (op_is_handshake(op)) {
 		struct tls_ssl_key k = { .tgid = pid_tgid >> 32, .ssl = (__u64)ssl };
 		struct tls_hs h = { .start = n.ts };
@@ -85,10 +90,9 @@ static __always_inline int tls_enter(void *ssl, const void *buf, void *len_ptr, 
 static __always_inline struct kspan_sock *tls_resolve(__u64 pid_tgid, struct tls_call *c)
 {
 	struct tls_ssl_key k = { .tgid = pid_tgid >> 32, .ssl = c->ssl };
-	__u32 tid = (__u32)pid_tgid;
 	struct tls_ssl_sock *m, b = {};
 	struct kspan_sock *sock;
-	struct tls_last_read *last;
+	struct tls_thread *th;
 	struct tls_sock *t;
 	__u64 sk = c->sk;
 
@@ -113,10 +117,10 @@ static __always_inline struct kspan_sock *tls_resolve(__u64 pid_tgid, struct tls
 		/* The socket closed: the SSL * was freed and reused. */
 		bpf_map_delete_elem(&tls_ssls, &k);
 	}
-	last = bpf_map_lookup_elem(&tls_last, &tid);
-	if (!last || bpf_ktime_get_ns() - last->ts > 1000000000ULL)
+	th = tls_thread(false);
+	if (!th || !th->last.ts || bpf_ktime_get_ns() - th->last.ts > 1000000000ULL)
 		return NULL;
-	sk = last->sk;
+	sk = th->last.sk;
 	t = bpf_map_lookup_elem(&tls_socks, &sk);
 	sock = bpf_map_lookup_elem(&socks, &sk);
 	if (!t || !sock || t->plain || t->cookie != sock->cookie ||
@@ -147,16 +151,15 @@ static __always_inline void tls_handshake_done(__u64 pid_tgid, struct tls_call *
 static __always_inline int tls_return(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid;
+	struct tls_thread *th = tls_thread(false);
 	struct kspan_sock *sock;
-	struct tls_call *cp, c;
+	struct tls_call c;
 	__u64 n = 0;
 
-	cp = bpf_map_lookup_elem(&tls_calls, &tid);
-	if (!cp)
+	if (!th || !th->in_call)
 		return 0;
-	c = *cp;
-	bpf_map_delete_elem(&tls_calls, &tid);
+	c = th->call;
+	th->in_call = 0;
 
 	if (c.op == KSPAN_TLS_OP_READ_EX || c.op == KSPAN_TLS_OP_WRITE_EX) {
 		/* 1 on success, the count in *readbytes or *written */
@@ -302,8 +305,7 @@ int BPF_PROG(tls_exit, struct task_struct *p)
 
 	if (!targ_tls)
 		return 0;
-	bpf_map_delete_elem(&tls_calls, &tid);
-	bpf_map_delete_elem(&tls_last, &tid);
+	/* The thread's own state (tls_threads) goes with its task. */
 	if (tid != tgid || !bpf_map_lookup_elem(&tls_pids, &tgid))
 		return 0;
 	bpf_map_delete_elem(&tls_pids, &tgid);

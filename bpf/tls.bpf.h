@@ -58,12 +58,22 @@ struct tls_last_read {
 	__u64 ts;		/* monotonic ns of the read */
 };
 
+/* A thread's TLS state, in its task's local storage: found without a hash
+ * lookup on the path every socket call of a traced thread takes, and freed
+ * with the thread. */
+struct tls_thread {
+	struct tls_call call;		/* the library call in flight, if in_call */
+	struct tls_last_read last;	/* last.ts 0: none */
+	__u8 in_call;
+	__u8 pad[7];
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);			/* tid */
-	__type(value, struct tls_call);
-} tls_calls SEC(".maps") __weak;
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tls_thread);
+} tls_threads SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -80,13 +90,6 @@ struct {
 } tls_ssls SEC(".maps") __weak;
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);			/* tid */
-	__type(value, struct tls_last_read);
-} tls_last SEC(".maps") __weak;
-
-struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, KSPAN_TLS_CNT_MAX);
 	__type(key, __u32);
@@ -100,6 +103,21 @@ static __always_inline void tls_count(enum kspan_tls_counter c, __u64 n)
 
 	if (v)
 		*v += n;
+}
+
+/* The current thread's TLS state; create: make it if missing. */
+static __always_inline struct tls_thread *tls_thread(bool create)
+{
+	return bpf_task_storage_get(&tls_threads, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+/* The current thread's TLS library call, NULL when it is in none. */
+static __always_inline struct tls_call *tls_call_now(void)
+{
+	struct tls_thread *th = tls_thread(false);
+
+	return th && th->in_call ? &th->call : NULL;
 }
 
 struct tls_user_iovec {
@@ -200,9 +218,8 @@ static __always_inline bool tls_sys_data(__u64 pid_tgid, struct sock *sk,
 					 __u8 op, __u64 arg, __u64 ts_enter, long ret,
 					 bool ingress)
 {
-	__u32 tid = (__u32)pid_tgid;
 	__u64 key = (__u64)sk;
-	struct tls_last_read last;
+	struct tls_thread *th;
 	struct tls_sock *t, n = {};
 	struct tls_call *c;
 	const void *ubuf = NULL;
@@ -211,9 +228,9 @@ static __always_inline bool tls_sys_data(__u64 pid_tgid, struct sock *sk,
 
 	if (!targ_tls)
 		return false;
-	c = bpf_map_lookup_elem(&tls_calls, &tid);
+	c = tls_call_now();
 	/* Known plaintext, and no TLS call in this thread: the common case
-	 * decided from the socket's own entry, without the second lookup. */
+	 * decided from the socket's own entry, without a lookup. */
 	if (sock->tls_plain && !c)
 		return false;
 	t = bpf_map_lookup_elem(&tls_socks, &key);
@@ -274,9 +291,11 @@ static __always_inline bool tls_sys_data(__u64 pid_tgid, struct sock *sk,
 		tls_emit_hello(pid_tgid, fd, sock->cookie, ts_enter, ubuf, ret, ingress, hello);
 	}
 	if (ingress) {
-		last.sk = key;
-		last.ts = bpf_ktime_get_ns();
-		bpf_map_update_elem(&tls_last, &tid, &last, BPF_ANY);
+		th = tls_thread(true);
+		if (th) {
+			th->last.sk = key;
+			th->last.ts = bpf_ktime_get_ns();
+		}
 	}
 	tls_count(KSPAN_TLS_CNT_CIPHER, 1);
 	tls_count(KSPAN_TLS_CNT_CIPHER_BYTES, ret);

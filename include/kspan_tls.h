@@ -43,7 +43,7 @@ enum kspan_tls_counter {
 	KSPAN_TLS_CNT_CIPHER,		/* syscall data events skipped: TLS records */
 	KSPAN_TLS_CNT_CIPHER_BYTES,	/* bytes of those */
 	KSPAN_TLS_CNT_NO_SOCK,		/* plaintext dropped: socket not known yet */
-	KSPAN_TLS_CNT_CALLS_FULL,	/* in-flight call table full */
+	KSPAN_TLS_CNT_CALLS_FULL,	/* a thread's call state could not be made */
 	KSPAN_TLS_CNT_HELLOS,		/* ServerHello events submitted */
 	KSPAN_TLS_CNT_HANDSHAKES,	/* handshake events submitted */
 	KSPAN_TLS_CNT_GO_NOT_TCP,	/* Go calls on a tls.Conn over something
