@@ -235,7 +235,7 @@ static __always_inline struct kspan_conns_state *state_new(__u64 cookie, struct 
  * again. */
 static __always_inline __u64 conns_owner(struct sock *sk, __u32 tgid, __u64 now)
 {
-	__u64 cookie, due, key = (__u64)sk;
+	__u64 cookie, due, iv, key = (__u64)sk;
 	struct kspan_conns_state *s = NULL;
 	struct kspan_sock *k;
 
@@ -257,8 +257,9 @@ static __always_inline __u64 conns_owner(struct sock *sk, __u32 tgid, __u64 now)
 			now = bpf_ktime_get_ns();
 		s->dirty = 1;
 		maybe_stats(s, sk, now, true);
-		due = s->last_emit + stats_interval();
-		return due > now ? due : now + stats_interval();
+		iv = stats_interval();
+		due = s->last_emit + iv;
+		return due > now ? due : now + iv;
 	}
 	if (!now)
 		now = bpf_ktime_get_ns();
