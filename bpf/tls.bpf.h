@@ -230,7 +230,8 @@ static __always_inline bool tls_sys_data(__u64 pid_tgid, struct sock *sk,
 		return false;
 	c = tls_call_now();
 	/* Known plaintext, and no TLS call in this thread: the common case
-	 * decided from the socket's own entry, without a lookup. */
+	 * decided from the socket's entry and the thread's, without a hash
+	 * lookup. */
 	if (sock->tls_plain && !c)
 		return false;
 	t = bpf_map_lookup_elem(&tls_socks, &key);
