@@ -27,6 +27,13 @@
 #include "tls.h"
 
 #define MAX_PIDS 256
+/* How long the reader sleeps between drains of the ring (the programs never
+ * wake it per event). While events flow it drains every 10 ms, so that each
+ * drain is a short run: a 100 ms backlog is a few milliseconds of parsing
+ * and export in one go, and on a CPU the server shares that run shows in
+ * its tail latency. A quiet ring backs off to 100 ms. */
+#define POLL_BUSY_MS 10
+#define POLL_IDLE_MS 100
 
 static volatile sig_atomic_t exiting;
 /* The OTLP exporter, when it is the one in use: its counters are printed. */
@@ -644,8 +651,8 @@ int main(int argc, char **argv)
 	struct tls_ctx *tls = NULL;
 	struct tail_sampler *tail = NULL;
 	uint64_t start, last_sweep, last_stats;
+	int err, got, poll_ms = POLL_IDLE_MS;
 	FILE *out = stdout;
-	int err;
 
 	loader_log_init();
 	if (argc > 1 && strcmp(argv[1], "conns") == 0)
@@ -779,14 +786,20 @@ int main(int argc, char **argv)
 	start = last_sweep = last_stats = ids_mono_now();
 	while (!exiting) {
 		/* Events are submitted without wakeups: poll on a timer and
-		 * drain whatever is there. */
-		err = ring_buffer__poll(rb, 100);
+		 * drain whatever is there (POLL_BUSY_MS above). */
+		err = ring_buffer__poll(rb, poll_ms);
 		if (err < 0 && err != -EINTR) {
 			log_error("failed to read the ring buffer: %s", strerror(-err));
 			break;
 		}
+		got = err > 0 ? err : 0;
 		app.now_ns = ids_mono_now();
-		ring_buffer__consume(rb);
+		err = ring_buffer__consume(rb);
+		got += err > 0 ? err : 0;
+		if (got)
+			poll_ms = POLL_BUSY_MS;
+		else if (poll_ms < POLL_IDLE_MS)
+			poll_ms = poll_ms * 2 < POLL_IDLE_MS ? poll_ms * 2 : POLL_IDLE_MS;
 		trace_flush(app.traces, app.now_ns, false);
 		tls_poll(tls, app.now_ns);
 		if (app.now_ns - last_sweep >= 1000000000ull) {
