@@ -34,6 +34,11 @@
  * its tail latency. A quiet ring backs off to 100 ms. */
 #define POLL_BUSY_MS 10
 #define POLL_IDLE_MS 100
+/* The trace buffer is swept for traces due for export this often, not at
+ * every drain: a sweep reads every slot of the buffer (a few hundred KiB),
+ * and a trace waits --linger-ms (500 ms by default) after its last span
+ * anyway. A full buffer exports its oldest traces as spans arrive. */
+#define FLUSH_EVERY_NS 100000000ull
 
 static volatile sig_atomic_t exiting;
 /* The OTLP exporter, when it is the one in use: its counters are printed. */
@@ -650,7 +655,7 @@ int main(int argc, char **argv)
 	struct loader l = {};
 	struct tls_ctx *tls = NULL;
 	struct tail_sampler *tail = NULL;
-	uint64_t start, last_sweep, last_stats;
+	uint64_t start, last_sweep, last_stats, last_flush;
 	int err, got, poll_ms = POLL_IDLE_MS;
 	FILE *out = stdout;
 
@@ -783,7 +788,7 @@ int main(int argc, char **argv)
 	log_info("tracing %s (Ctrl-C to stop)",
 		 o.npids || lo.filter ? "the selected processes" : "every process");
 
-	start = last_sweep = last_stats = ids_mono_now();
+	start = last_sweep = last_stats = last_flush = ids_mono_now();
 	while (!exiting) {
 		/* Events are submitted without wakeups: poll on a timer and
 		 * drain whatever is there (POLL_BUSY_MS above). */
@@ -800,7 +805,10 @@ int main(int argc, char **argv)
 			poll_ms = POLL_BUSY_MS;
 		else if (poll_ms < POLL_IDLE_MS)
 			poll_ms = poll_ms * 2 < POLL_IDLE_MS ? poll_ms * 2 : POLL_IDLE_MS;
-		trace_flush(app.traces, app.now_ns, false);
+		if (app.now_ns - last_flush >= FLUSH_EVERY_NS) {
+			trace_flush(app.traces, app.now_ns, false);
+			last_flush = app.now_ns;
+		}
 		tls_poll(tls, app.now_ns);
 		if (app.now_ns - last_sweep >= 1000000000ull) {
 			/* Selected processes that started since the last scan. */
