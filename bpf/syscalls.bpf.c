@@ -101,6 +101,22 @@ struct iov_copy {
 	__u32 off;		/* bytes copied so far */
 };
 
+/* One iovec entry: its bytes appended to data[c->off]. False once nothing
+ * more is to be copied. A function of its own, so that the copy's bounds
+ * stay in registers wherever it is used (older verifiers lose the bounds
+ * of a length spilled to the stack). */
+static __noinline bool copy_iov_one(struct scratch *s, struct iov_copy *c,
+				    const void *base, __u64 len)
+{
+	if (!s || c->total == 0 || c->off >= targ_cap_len)
+		return false;
+	if (len > c->total)
+		len = c->total;
+	c->off = copy_user(s, c->off, base, len);
+	c->total -= len;
+	return true;
+}
+
 static long copy_iov_step(__u32 i, void *ctx)
 {
 	struct iov_copy *c = ctx;
@@ -113,20 +129,41 @@ static long copy_iov_step(__u32 i, void *ctx)
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s || bpf_probe_read_user(&v, sizeof(v), &c->iov[i]))
 		return 1;
-	if (v.len > c->total)
-		v.len = c->total;
-	c->off = copy_user(s, c->off, v.base, v.len);
-	c->total -= v.len;
-	return 0;
+	return copy_iov_one(s, c, v.base, v.len) ? 0 : 1;
 }
 
-/* gRPC stacks write every HTTP/2 frame header and payload as an iovec of
- * its own, so many entries are walked; bpf_loop keeps that cheap to verify. */
-static __always_inline __u32 copy_iov(const struct user_iovec *iov, __u64 iovcnt, __u64 total)
+#define IOV_HEAD	4
+
+static long copy_iov_rest(__u32 i, void *ctx)
+{
+	return copy_iov_step(i + IOV_HEAD, ctx);
+}
+
+/* The first IOV_HEAD entries are read with one probe read and copied
+ * inline (an HTTP/1 response is one or two: head, body), with no callback
+ * and no read per entry. Longer arrays go on in bpf_loop (gRPC stacks
+ * write every HTTP/2 frame header and payload as an entry of its own),
+ * which keeps them cheap to verify. A fault reading the first entries
+ * leaves the whole array to the loop, entry by entry. */
+static __always_inline __u32 copy_iov(struct scratch *s, const struct user_iovec *iov,
+				      __u64 iovcnt, __u64 total)
 {
 	struct iov_copy c = { .iov = iov, .iovcnt = iovcnt, .total = total };
+	struct user_iovec v[IOV_HEAD];
+	__u32 n = iovcnt < IOV_HEAD ? iovcnt : IOV_HEAD;
 
-	bpf_loop(KSPAN_IOV_MAX, copy_iov_step, &c, 0);
+	if (n == 0)
+		return 0;
+	if (bpf_probe_read_user(v, n * sizeof(v[0]), iov)) {
+		bpf_loop(KSPAN_IOV_MAX, copy_iov_step, &c, 0);
+		return c.off;
+	}
+#pragma unroll
+	for (__u32 i = 0; i < IOV_HEAD; i++)
+		if (i >= n || !copy_iov_one(s, &c, v[i].base, v[i].len))
+			return c.off;
+	if (iovcnt > IOV_HEAD)
+		bpf_loop(KSPAN_IOV_MAX - IOV_HEAD, copy_iov_rest, &c, 0);
 	return c.off;
 }
 
@@ -688,13 +725,13 @@ static __always_inline int emit_data(__u64 pid_tgid, struct active_call *a,
 		break;
 	case KSPAN_OP_READV:
 	case KSPAN_OP_WRITEV:
-		len = copy_iov((void *)a->arg, a->count, ret);
+		len = copy_iov(s, (void *)a->arg, a->count, ret);
 		break;
 	case KSPAN_OP_RECVMSG:
 	case KSPAN_OP_SENDMSG:
 		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)a->arg))
 			break;
-		len = copy_iov((void *)msg.msg_iov, msg.msg_iovlen, ret);
+		len = copy_iov(s, (void *)msg.msg_iov, msg.msg_iovlen, ret);
 		break;
 	}
 	if (len > KSPAN_CAP_MAX)
