@@ -168,6 +168,11 @@ static __always_inline int tls_return(long ret)
 	} else if (!op_is_handshake(c.op) && ret > 0) {
 		n = ret;
 	}
+	/* A read or write that moved nothing and touched no socket (a
+	 * non-blocking server's read once the records are used up: one per
+	 * request) has nothing to send and nothing to bind. */
+	if (!n && !c.sk && !op_is_handshake(c.op))
+		return 0;
 	/* Every call binds its SSL * when it can, so that later calls which
 	 * touch no socket (data already decrypted) still know theirs. */
 	sock = tls_resolve(pid_tgid, &c);
