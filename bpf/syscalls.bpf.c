@@ -108,7 +108,7 @@ struct iov_copy {
 static __noinline bool copy_iov_one(struct scratch *s, struct iov_copy *c,
 				    const void *base, __u64 len)
 {
-	if (!s || c->total == 0 || c->off >= targ_cap_len)
+	if (c->total == 0 || c->off >= targ_cap_len)
 		return false;
 	if (len > c->total)
 		len = c->total;
@@ -124,7 +124,7 @@ static long copy_iov_step(__u32 i, void *ctx)
 	struct scratch *s;
 	__u32 zero = 0;
 
-	if (i >= c->iovcnt || c->total == 0 || c->off >= targ_cap_len)
+	if (i >= c->iovcnt)
 		return 1;
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s || bpf_probe_read_user(&v, sizeof(v), &c->iov[i]))
