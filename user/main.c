@@ -416,6 +416,12 @@ static int apply_opt(void *ctx, int c, char *arg)
 				log_error("at most %d --baggage-attributes keys", H1_BAGGAGE_KEYS);
 				return -1;
 			}
+			/* Keys become attribute keys as they are (span.h). */
+			if (!tracectx_baggage_key_ok(k)) {
+				log_error("--baggage-attributes: '%s' is not a baggage key: use letters, digits and !#$%%&'*+-.^_`|~",
+					  k);
+				return -1;
+			}
 			o->baggage_keys[o->nbaggage++] = k;
 		}
 		break;

@@ -19,7 +19,8 @@ struct otlp_chunk {
 
 #define OTLP_CHUNK_MIN (64 * 1024)
 
-void *otlp_arena_alloc(struct otlp_arena *a, size_t size)
+/* size bytes, aligned, not cleared. */
+static void *arena_take(struct otlp_arena *a, size_t size)
 {
 	size_t align = sizeof(max_align_t);
 	struct otlp_chunk *c;
@@ -41,13 +42,21 @@ void *otlp_arena_alloc(struct otlp_arena *a, size_t size)
 	}
 	p = (char *)a->head->data + a->used;
 	a->used += size;
-	memset(p, 0, size);
+	return p;
+}
+
+void *otlp_arena_alloc(struct otlp_arena *a, size_t size)
+{
+	void *p = arena_take(a, size);
+
+	if (p)
+		memset(p, 0, size);
 	return p;
 }
 
 char *otlp_arena_strdup(struct otlp_arena *a, const char *s, size_t len)
 {
-	char *p = otlp_arena_alloc(a, len + 1);
+	char *p = arena_take(a, len + 1);
 
 	if (p) {
 		memcpy(p, s, len);
@@ -112,8 +121,12 @@ size_t otlp_utf8_copy(char *dst, size_t dstsz, const char *s, size_t len)
 
 char *otlp_arena_utf8(struct otlp_arena *a, const char *s, size_t len)
 {
-	char *p = otlp_arena_alloc(a, 3 * len + 1);
+	char *p;
 
+	/* Most strings are ASCII throughout: copied as they are. */
+	if (str_ascii_run((const unsigned char *)s, len) == len)
+		return otlp_arena_strdup(a, s, len);
+	p = arena_take(a, 3 * len + 1);
 	if (p)
 		otlp_utf8_copy(p, 3 * len + 1, s, len);
 	return p;
@@ -142,15 +155,22 @@ static int otlp_item_cmp(const void *a, const void *b)
 static OtlpKeyValue *otlp_build_attr(struct otlp_arena *a, const struct span *s,
 				     const struct span_attr *at)
 {
-	OtlpKeyValue *kv = otlp_arena_alloc(a, sizeof(*kv));
-	OtlpAnyValue *v = otlp_arena_alloc(a, sizeof(*v));
+	struct {
+		OtlpKeyValue kv;
+		OtlpAnyValue v;
+	} *p = arena_take(a, sizeof(*p));
+	OtlpKeyValue *kv;
+	OtlpAnyValue *v;
 	size_t off, len;
 
-	if (!kv || !v)
+	if (!p)
 		return NULL;
+	kv = &p->kv;
+	v = &p->v;
 	opentelemetry__proto__common__v1__key_value__init(kv);
 	opentelemetry__proto__common__v1__any_value__init(v);
-	kv->key = otlp_arena_utf8(a, at->key, strlen(at->key));
+	/* Keys are static ASCII (span_attr_*), read in place. */
+	kv->key = (char *)at->key;
 	kv->value = v;
 	switch (at->type) {
 	case SPAN_ATTR_STR:
@@ -158,6 +178,8 @@ static OtlpKeyValue *otlp_build_attr(struct otlp_arena *a, const struct span *s,
 		len = at->v.s.len < SPAN_STRBUF - off ? at->v.s.len : SPAN_STRBUF - off;
 		v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
 		v->string_value = otlp_arena_utf8(a, s->strbuf + off, len);
+		if (!v->string_value)
+			return NULL;
 		break;
 	case SPAN_ATTR_INT:
 		v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
@@ -174,7 +196,7 @@ static OtlpKeyValue *otlp_build_attr(struct otlp_arena *a, const struct span *s,
 	default:
 		return NULL;
 	}
-	return kv->key ? kv : NULL;
+	return kv;
 }
 
 static bool otlp_is_zero(const uint8_t *p, size_t n)

@@ -32,7 +32,8 @@ enum span_attr_type {
 };
 
 struct span_attr {
-	const char *key;		/* static string: a semconv name */
+	const char *key;		/* static ASCII string: a semconv name or a
+				 * baggage key (checked at start) */
 	uint8_t type;			/* enum span_attr_type */
 	union {
 		int64_t i;

@@ -88,6 +88,29 @@ static inline size_t str_json_plain_len(const unsigned char *s, size_t len)
 	return i < len ? i : len;
 }
 
+/* Length of the leading run of s in 0x01..0x7f (ASCII but NUL), eight
+ * bytes at a time: a byte with the high bit set or a zero byte ends it. */
+static inline size_t str_ascii_run(const unsigned char *s, size_t len)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	size_t i = 0;
+
+	for (; len - i >= 8; i += 8) {
+		uint64_t x, m;
+
+		memcpy(&x, s + i, 8);
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+		x = __builtin_bswap64(x);
+#endif
+		m = (x | ((x - ones) & ~x)) & highs;
+		if (m)
+			return i + (size_t)__builtin_ctzll(m) / 8;
+	}
+	while (i < len && (unsigned char)(s[i] - 1) < 0x7f)
+		i++;
+	return i;
+}
+
 /* Copy n bytes of s into dst as a string, cut to dstsz - 1 bytes. */
 static inline void str_copy(char *dst, size_t dstsz, const char *s, size_t n)
 {

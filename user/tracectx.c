@@ -738,6 +738,16 @@ static bool is_tchar(unsigned char c)
 	return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
+bool tracectx_baggage_key_ok(const char *key)
+{
+	if (!*key)
+		return false;
+	for (; *key; key++)
+		if (!is_tchar((unsigned char)*key))
+			return false;
+	return true;
+}
+
 /* %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E */
 static bool is_bag_octet(unsigned char c)
 {

@@ -130,6 +130,9 @@ struct tracectx_baggage_item {
 	bool truncated;		/* result: the value did not fit cap */
 };
 
+/* A baggage key as W3C Baggage defines it: a token (RFC 9110), so ASCII. */
+bool tracectx_baggage_key_ok(const char *key);
+
 /* Look the items up in every "baggage" header of h, combined as one list.
  * Malformed members are skipped; members past 180 or past 8192 bytes of the
  * combined list are ignored. Keys are case-sensitive; the last occurrence

@@ -472,6 +472,37 @@ static void test_histograms(void **state)
 /* Captured bytes become valid UTF-8: good sequences kept, every bad byte
  * and NUL replaced by U+FFFD, and a cut (at any destination size) only
  * between whole characters. */
+/* The arena copy takes ASCII as it is and the rest through otlp_utf8_copy:
+ * the same string either way, for every length and any byte anywhere. */
+static void test_arena_utf8(void **state)
+{
+	static const unsigned char odd[] = { 0x00, 0x7f, 0x80, 0xc3, 0xe2, 0xff };
+	struct otlp_arena a = {};
+	char want[128], in[40];
+
+	(void)state;
+	for (size_t len = 0; len <= sizeof(in); len++)
+		for (size_t at = 0; at <= len; at++)
+			for (size_t k = 0; k < sizeof(odd); k++) {
+				const char *got;
+				void *map;
+				size_t maplen;
+				const char *g;
+
+				for (size_t i = 0; i < len; i++)
+					in[i] = 'a' + i % 26;
+				if (at < len)
+					in[at] = (char)odd[k];
+				g = (const char *)guarded(in, len, &map, &maplen);
+				got = otlp_arena_utf8(&a, g, len);
+				otlp_utf8_copy(want, sizeof(want), in, len);
+				assert_non_null(got);
+				assert_string_equal(got, want);
+				munmap(map, maplen);
+			}
+	otlp_arena_free(&a);
+}
+
 static void test_utf8_copy(void **state)
 {
 	static const char in[] = "GET /a\0b\xc3\xa9\xff" "c\xe2\x82\xac\xed\xa0\x80" "d\xf0\x9f\x98\x80" "e\xc3";
@@ -514,6 +545,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_trace_roundtrip),
 		cmocka_unit_test(test_utf8_copy),
+		cmocka_unit_test(test_arena_utf8),
 		cmocka_unit_test(test_json_exact),
 		cmocka_unit_test(test_partial_success),
 		cmocka_unit_test(test_grpc_frame),

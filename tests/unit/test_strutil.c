@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-/* str_json_plain_len (user/strutil.h) tests eight bytes at a time: checked
- * against a byte-at-a-time reading for every byte value at every position
- * and every length, so that no word boundary hides a byte to escape. */
+/* str_json_plain_len and str_ascii_run (user/strutil.h) test eight bytes at
+ * a time: checked against a byte-at-a-time reading for every byte value at
+ * every position and every length, so that no word boundary hides a byte
+ * that ends the run. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,6 +48,41 @@ static void test_every_byte_everywhere(void **state)
 	}
 }
 
+static size_t ascii_ref(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && s[i] >= 0x01 && s[i] < 0x80)
+		i++;
+	return i;
+}
+
+static void test_ascii_run_every_byte_everywhere(void **state)
+{
+	(void)state;
+	for (size_t len = 0; len <= 33; len++) {
+		unsigned char *buf = malloc(len ? len : 1);
+
+		assert_non_null(buf);
+		for (unsigned v = 0; v < 256; v++)
+			for (size_t at = 0; at < len; at++) {
+				for (size_t i = 0; i < len; i++)
+					buf[i] = "\x01\x7f a~\x02Zz"[i % 8];
+				buf[at] = (unsigned char)v;
+				assert_int_equal(str_ascii_run(buf, len), ascii_ref(buf, len));
+				/* A second stop byte further on does not count. */
+				if (at + 9 < len) {
+					buf[at + 9] = 0x80;
+					assert_int_equal(str_ascii_run(buf, len), ascii_ref(buf, len));
+				}
+			}
+		for (size_t i = 0; i < len; i++)
+			buf[i] = 1 + i % 127;
+		assert_int_equal(str_ascii_run(buf, len), len);
+		free(buf);
+	}
+}
+
 /* Two bytes to escape in one word: the first one counts. */
 static void test_first_of_two(void **state)
 {
@@ -73,6 +109,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_byte_everywhere),
 		cmocka_unit_test(test_first_of_two),
+		cmocka_unit_test(test_ascii_run_every_byte_everywhere),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
