@@ -186,7 +186,7 @@ static int otlp_export(struct exporter *e, const struct span *const *spans, size
 				continue;
 			}
 			it = &x->q[(x->head + x->count) % x->cap];
-			memcpy(&it->span, spans[done + i], sizeof(it->span));
+			span_copy(&it->span, spans[done + i]);
 			it->res = res[i];
 			otlp_resource_get(res[i]);
 			x->count++;

@@ -503,6 +503,42 @@ static void test_arena_utf8(void **state)
 	otlp_arena_free(&a);
 }
 
+/* The export queue's copy of a span (span_copy) encodes as the span does,
+ * whatever its slot held before. */
+static void test_span_copy(void **state)
+{
+	struct otlp_item *items = calloc(2, sizeof(*items));
+	struct otlp_item *p0[1] = { &items[0] }, *p1[1] = { &items[1] };
+	struct otlp_resource *r = test_resource(10);
+	struct otlp_arena a = {};
+	OtlpTraceReq *q0, *q1;
+	uint8_t *b0, *b1;
+	size_t n0, n1;
+
+	(void)state;
+	make_span(&items[0].span, 10);
+	memset(&items[1].span, 0xa5, sizeof(items[1].span));
+	span_copy(&items[1].span, &items[0].span);
+	items[0].res = items[1].res = r;
+	q0 = otlp_build_traces(&a, p0, 1);
+	q1 = otlp_build_traces(&a, p1, 1);
+	assert_non_null(q0);
+	assert_non_null(q1);
+	n0 = protobuf_c_message_get_packed_size(&q0->base);
+	n1 = protobuf_c_message_get_packed_size(&q1->base);
+	assert_int_equal(n0, n1);
+	b0 = malloc(n0);
+	b1 = malloc(n1);
+	protobuf_c_message_pack(&q0->base, b0);
+	protobuf_c_message_pack(&q1->base, b1);
+	assert_memory_equal(b0, b1, n0);
+	free(b0);
+	free(b1);
+	otlp_arena_free(&a);
+	otlp_resource_put(r);
+	free(items);
+}
+
 static void test_utf8_copy(void **state)
 {
 	static const char in[] = "GET /a\0b\xc3\xa9\xff" "c\xe2\x82\xac\xed\xa0\x80" "d\xf0\x9f\x98\x80" "e\xc3";
@@ -546,6 +582,7 @@ int main(void)
 		cmocka_unit_test(test_trace_roundtrip),
 		cmocka_unit_test(test_utf8_copy),
 		cmocka_unit_test(test_arena_utf8),
+		cmocka_unit_test(test_span_copy),
 		cmocka_unit_test(test_json_exact),
 		cmocka_unit_test(test_partial_success),
 		cmocka_unit_test(test_grpc_frame),
