@@ -16,6 +16,10 @@ struct exporter {
 	/* Export n spans. For the tree exporter they form one trace. */
 	int (*export)(struct exporter *e, const struct span *const *spans, size_t n);
 	int (*flush)(struct exporter *e);
+	/* Optional: called before the last traces are handed over at exit,
+	 * so that an exporter that queues can take them all, bounded by its
+	 * own shutdown timeout, instead of dropping what does not fit. */
+	void (*closing)(struct exporter *e);
 	void (*destroy)(struct exporter *e);
 	unsigned long long spans_exported;
 	unsigned long long export_errors;

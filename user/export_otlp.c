@@ -60,11 +60,15 @@ struct otlp_exp {
 	pthread_mutex_t mu;
 	pthread_cond_t wake;		/* the export thread waits here */
 	pthread_cond_t idle;		/* flush() waits here */
+	pthread_cond_t room;		/* export() waits here when closing */
 	struct otlp_item *q;
 	uint32_t cap, head, count, inflight;
 	bool stop;
 	uint64_t flush_gen, flushed_gen;
 	uint64_t deadline_ns;		/* CLOCK_MONOTONIC; 0: none */
+	uint64_t close_by;		/* closing: export() waits for room until
+					 * then, flush() sends until then; 0: not
+					 * closing */
 	struct otlp_stats st;
 
 	/* The caller's thread only. */
@@ -181,6 +185,16 @@ static int otlp_export(struct exporter *e, const struct span *const *spans, size
 			struct otlp_item *it;
 
 			x->st.received++;
+			/* Closing: what the trace buffer hands over at exit
+			 * waits for the queue to make room (the thread sends
+			 * full batches at once), until the shutdown timeout. */
+			while (x->count >= x->cap && x->close_by && !x->stop &&
+			       otlp_now() < x->close_by) {
+				struct timespec ts;
+
+				otlp_abstime(&ts, x->close_by);
+				pthread_cond_timedwait(&x->room, &x->mu, &ts);
+			}
 			if (x->count >= x->cap || x->stop) {
 				x->st.dropped++;
 				continue;
@@ -849,6 +863,7 @@ static void otlp_drop_queued(struct otlp_exp *x)
 	}
 	x->st.dropped += n;
 	x->count -= n;
+	pthread_cond_broadcast(&x->room);
 }
 
 static void *otlp_thread(void *arg)
@@ -904,6 +919,7 @@ static void *otlp_thread(void *arg)
 			x->head = (x->head + n) % x->cap;
 			x->count -= n;
 			x->inflight = 0;
+			pthread_cond_broadcast(&x->room);
 			continue;
 		}
 		if (!avail)
@@ -946,6 +962,9 @@ static int otlp_flush(struct exporter *e)
 	int ret = 0;
 
 	pthread_mutex_lock(&x->mu);
+	/* Closing: one shutdown timeout for handing over and sending. */
+	if (x->close_by)
+		deadline = x->close_by;
 	if (!x->thr_started) {
 		pthread_mutex_unlock(&x->mu);
 		return -1;
@@ -968,6 +987,18 @@ static int otlp_flush(struct exporter *e)
 		__atomic_store_n(&x->deadline_ns, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&x->mu);
 	return ret;
+}
+
+/* Exit is near: from now on export() waits for room in a full queue, and
+ * what it waits for and the final flush share one shutdown timeout. */
+static void otlp_closing(struct exporter *e)
+{
+	struct otlp_exp *x = (struct otlp_exp *)e;
+
+	pthread_mutex_lock(&x->mu);
+	if (x->thr_started && !x->close_by)
+		x->close_by = otlp_now() + (uint64_t)x->cfg.shutdown_timeout_ms * 1000000ull;
+	pthread_mutex_unlock(&x->mu);
 }
 
 static void otlp_destroy(struct exporter *e)
@@ -1002,6 +1033,7 @@ static void otlp_destroy(struct exporter *e)
 	otlp_resource_put(x->self);
 	pthread_cond_destroy(&x->wake);
 	pthread_cond_destroy(&x->idle);
+	pthread_cond_destroy(&x->room);
 	pthread_mutex_destroy(&x->mu);
 	free(x->q);
 	free(x);
@@ -1070,12 +1102,14 @@ struct exporter *otlp_exporter_new(const struct otlp_config *c)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&x->wake, &ca);
 	pthread_cond_init(&x->idle, &ca);
+	pthread_cond_init(&x->room, &ca);
 	pthread_condattr_destroy(&ca);
 
 	x->base.name = "otlp";
 	x->base.per_trace = false;
 	x->base.export = otlp_export;
 	x->base.flush = otlp_flush;
+	x->base.closing = otlp_closing;
 	x->base.destroy = otlp_destroy;
 	if (pthread_create(&x->thr, NULL, otlp_thread, x)) {
 		log_error("failed to start the OTLP export thread: %s", strerror(errno));

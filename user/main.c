@@ -834,6 +834,8 @@ int main(int argc, char **argv)
 	err = 0;
 	app.now_ns = ids_mono_now();
 	ring_buffer__consume(rb);
+	if (exp->closing)
+		exp->closing(exp);
 	app_close_all(&app);
 	trace_flush(app.traces, app.now_ns, true);
 	publish_self(&l, &app, false);

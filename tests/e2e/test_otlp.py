@@ -481,6 +481,27 @@ def test_receiver_down_for_good(tmp_path, http_server):
     assert stop_s < 2.0 + 10    # the shutdown timeout, and a margin for exit
 
 
+def test_exit_hands_over_every_buffered_span(tmp_path, receivers, http_server):
+    """At exit the trace buffer holds more spans than the export queue: kspan
+    waits for the queue to drain (within the shutdown timeout) instead of
+    dropping what does not fit."""
+    recv = receivers()
+    n = 40
+    with OtlpKspan(tmp_path, ["--pid", str(http_server.pid), "--otlp-endpoint",
+                              f"http://127.0.0.1:{recv.port}", "--no-metrics",
+                              "--otlp-queue-size", "8", "--otlp-batch-size", "4",
+                              # Every span stays in the trace buffer until exit.
+                              "--linger-ms", "60000"]) as k:
+        traffic(http_server, n)
+        assert k.stop() == 0
+    c = k.counters()
+    assert (c["received"], c["sent"], c["failed"], c["dropped"]) == (n, n, 0, 0), c
+    assert c["queue_max"] <= 8
+    spans = trace_spans(recv.requests())
+    assert sorted(s["attrs"]["url.path"] for s in spans) == sorted(f"/missing/{i}"
+                                                                   for i in range(n))
+
+
 def test_invalid_env_values_fall_back(tmp_path, receivers, http_server):
     """Invalid values: a clear message and the default; empty means unset."""
     recv = receivers()
