@@ -262,14 +262,16 @@ static void otlp_json_double(struct jw *w, double v)
 	}
 }
 
+/* Keys are written as they are: semconv names and baggage keys, tokens
+ * that hold nothing JSON escapes (span.h). */
 static void otlp_json_key(struct jw *w, bool *first, const char *key)
 {
 	if (!*first)
 		jw_c(w, ',');
 	*first = false;
-	jw_lit(w, "{\"key\":");
-	otlp_json_cstr(w, key);
-	jw_lit(w, ",\"value\":");
+	jw_lit(w, "{\"key\":\"");
+	jw_s(w, key);
+	jw_lit(w, "\",\"value\":");
 }
 
 static void otlp_json_kv_str(struct jw *w, bool *first, const char *key,

@@ -32,8 +32,9 @@ enum span_attr_type {
 };
 
 struct span_attr {
-	const char *key;		/* static ASCII string: a semconv name or a
-				 * baggage key (checked at start) */
+	const char *key;		/* static, a token (RFC 9110): a semconv
+				 * name or a baggage key (checked at start);
+				 * exporters write it without escaping */
 	uint8_t type;			/* enum span_attr_type */
 	union {
 		int64_t i;

@@ -271,7 +271,9 @@ static uint64_t rng(void)
 
 static void fuzz_span(struct span *s)
 {
-	static const char *const keys[] = { "a", "b.c", "url.full", "http.route", "x" };
+	/* The last: every token character a baggage key may hold. */
+	static const char *const keys[] = { "a", "b.c", "url.full", "http.route", "x",
+					    "Az09!#$%&'*+-.^_`|~" };
 	char bytes[64];
 	double d;
 	uint64_t u;
@@ -285,7 +287,7 @@ static void fuzz_span(struct span *s)
 	s->status = rng() % 3;
 	s->attrs_dropped = rng() % 2;
 	for (int i = 0, n = rng() % SPAN_MAX_ATTRS; i < n; i++) {
-		const char *key = keys[rng() % 5];
+		const char *key = keys[rng() % 6];
 		size_t blen = rng() % sizeof(bytes);
 
 		switch (rng() % 4) {
