@@ -22,32 +22,6 @@ static size_t plain_ref(const unsigned char *s, size_t len)
 	return i;
 }
 
-/* Each string in an allocation of its own length: a read past it is an
- * error under ASan. */
-static void test_every_byte_everywhere(void **state)
-{
-	(void)state;
-	for (size_t len = 0; len <= 33; len++) {
-		unsigned char *buf = malloc(len ? len : 1);
-
-		assert_non_null(buf);
-		for (unsigned v = 0; v < 256; v++)
-			for (size_t at = 0; at < len; at++) {
-				/* Plain bytes on both sides, including the ones
-				 * next to the tested classes. */
-				for (size_t i = 0; i < len; i++)
-					buf[i] = "~! #[]\x7f" "a"[i % 8];
-				buf[at] = (unsigned char)v;
-				assert_int_equal(str_json_plain_len(buf, len), plain_ref(buf, len));
-			}
-		/* All plain, and nothing read past the end. */
-		for (size_t i = 0; i < len; i++)
-			buf[i] = 'a' + i % 26;
-		assert_int_equal(str_json_plain_len(buf, len), len);
-		free(buf);
-	}
-}
-
 static size_t ascii_ref(const unsigned char *s, size_t len)
 {
 	size_t i = 0;
@@ -57,9 +31,20 @@ static size_t ascii_ref(const unsigned char *s, size_t len)
 	return i;
 }
 
-static void test_ascii_run_every_byte_everywhere(void **state)
+/* A run scanner, its byte-at-a-time reading, plain bytes to fill with
+ * (including the ones next to the classes that end the run) and a byte
+ * that ends it. */
+struct run_case {
+	size_t (*fn)(const unsigned char *s, size_t len);
+	size_t (*ref)(const unsigned char *s, size_t len);
+	const char *fill;	/* eight bytes */
+	unsigned char stop;
+};
+
+/* Each string in an allocation of its own length: a read past it is an
+ * error under ASan. */
+static void every_byte_everywhere(const struct run_case *c)
 {
-	(void)state;
 	for (size_t len = 0; len <= 33; len++) {
 		unsigned char *buf = malloc(len ? len : 1);
 
@@ -67,20 +52,41 @@ static void test_ascii_run_every_byte_everywhere(void **state)
 		for (unsigned v = 0; v < 256; v++)
 			for (size_t at = 0; at < len; at++) {
 				for (size_t i = 0; i < len; i++)
-					buf[i] = "\x01\x7f a~\x02Zz"[i % 8];
+					buf[i] = c->fill[i % 8];
 				buf[at] = (unsigned char)v;
-				assert_int_equal(str_ascii_run(buf, len), ascii_ref(buf, len));
+				assert_int_equal(c->fn(buf, len), c->ref(buf, len));
 				/* A second stop byte further on does not count. */
 				if (at + 9 < len) {
-					buf[at + 9] = 0x80;
-					assert_int_equal(str_ascii_run(buf, len), ascii_ref(buf, len));
+					buf[at + 9] = c->stop;
+					assert_int_equal(c->fn(buf, len), c->ref(buf, len));
 				}
 			}
+		/* All plain, and nothing read past the end. */
 		for (size_t i = 0; i < len; i++)
-			buf[i] = 1 + i % 127;
-		assert_int_equal(str_ascii_run(buf, len), len);
+			buf[i] = 'a' + i % 26;
+		assert_int_equal(c->fn(buf, len), len);
 		free(buf);
 	}
+}
+
+static void test_every_byte_everywhere(void **state)
+{
+	static const struct run_case c = {
+		str_json_plain_len, plain_ref, "~! #[]\x7f" "a", '"',
+	};
+
+	(void)state;
+	every_byte_everywhere(&c);
+}
+
+static void test_ascii_run_every_byte_everywhere(void **state)
+{
+	static const struct run_case c = {
+		str_ascii_run, ascii_ref, "\x01\x7f a~\x02Zz", 0x80,
+	};
+
+	(void)state;
+	every_byte_everywhere(&c);
 }
 
 /* Two bytes to escape in one word: the first one counts. */
