@@ -20,6 +20,10 @@ struct exporter {
 	 * so that an exporter that queues can take them all, bounded by its
 	 * own shutdown timeout, instead of dropping what does not fit. */
 	void (*closing)(struct exporter *e);
+	/* Optional: how many spans export() takes now without dropping any;
+	 * the trace buffer holds traces due for export back while there is
+	 * no room. NULL: no limit. */
+	size_t (*room)(struct exporter *e);
 	void (*destroy)(struct exporter *e);
 	unsigned long long spans_exported;
 	unsigned long long export_errors;

@@ -989,6 +989,17 @@ static int otlp_flush(struct exporter *e)
 	return ret;
 }
 
+static size_t otlp_room(struct exporter *e)
+{
+	struct otlp_exp *x = (struct otlp_exp *)e;
+	size_t room;
+
+	pthread_mutex_lock(&x->mu);
+	room = x->stop ? 0 : x->cap - x->count;
+	pthread_mutex_unlock(&x->mu);
+	return room;
+}
+
 /* Exit is near: from now on export() waits for room in a full queue, and
  * what it waits for and the final flush share one shutdown timeout. */
 static void otlp_closing(struct exporter *e)
@@ -1110,6 +1121,7 @@ struct exporter *otlp_exporter_new(const struct otlp_config *c)
 	x->base.export = otlp_export;
 	x->base.flush = otlp_flush;
 	x->base.closing = otlp_closing;
+	x->base.room = otlp_room;
 	x->base.destroy = otlp_destroy;
 	if (pthread_create(&x->thr, NULL, otlp_thread, x)) {
 		log_error("failed to start the OTLP export thread: %s", strerror(errno));

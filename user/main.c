@@ -607,11 +607,12 @@ static void print_counters(const struct loader *l, const struct kspan_app *a,
 		       (unsigned long long)tc->baggage_invalid);
 	}
 	log_to(f, KLOG_INFO, "spans: exported=%llu traces=%llu dropped=%llu flushed_early=%llu "
-	       "paired=%llu nested=%llu nest_ambiguous=%llu nest_stale=%llu nest_full=%llu "
-	       "link_refused=%llu sampled_out=%llu",
+	       "held=%llu paired=%llu nested=%llu nest_ambiguous=%llu nest_stale=%llu "
+	       "nest_full=%llu link_refused=%llu sampled_out=%llu",
 	       (unsigned long long)ts->spans_out, (unsigned long long)ts->traces_out,
 	       (unsigned long long)(ts->dropped + h->span_alloc_failed),
-	       (unsigned long long)ts->flushed_early, (unsigned long long)ts->paired,
+	       (unsigned long long)ts->flushed_early, (unsigned long long)ts->held,
+	       (unsigned long long)ts->paired,
 	       (unsigned long long)ts->nested, (unsigned long long)ns->ambiguous,
 	       (unsigned long long)ns->stale, (unsigned long long)ns->full,
 	       (unsigned long long)ts->link_refused, (unsigned long long)ts->sampled_out);

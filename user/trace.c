@@ -6,6 +6,10 @@
 
 #include "trace.h"
 
+/* Longest a trace due for export waits, past its linger, for room at the
+ * exporters (trace_flush). */
+#define HOLD_MAX_NS	(2 * 1000000000ull)
+
 enum { SLOT_FREE, SLOT_FILLING, SLOT_WAITING, SLOT_BATCHED };
 
 /* Indices over waiting spans. */
@@ -22,6 +26,7 @@ enum {
 struct slot {
 	uint8_t state;
 	uint8_t in_idx;		/* bit per index the slot is chained in */
+	bool held;		/* at a root: was due, waited for exporter room */
 	int32_t parent;		/* linked parent slot, or -1 */
 	int32_t uf;		/* union-find parent */
 	int32_t mnext;		/* next member of the component */
@@ -551,27 +556,76 @@ void trace_span_submit(struct trace_buf *t, struct span *s, uint64_t now_ns)
 	t->slots[find(t, i)].last_ns = now_ns;
 }
 
+/* Spans the batch exporters take now without dropping (SIZE_MAX: none
+ * says), less the batch they have not been handed yet. */
+static size_t batch_room(const struct trace_buf *t)
+{
+	size_t room = SIZE_MAX;
+
+	for (int e = 0; e < t->nexp; e++) {
+		struct exporter *x = t->exp[e];
+
+		if (!x->per_trace && x->room) {
+			size_t r = x->room(x);
+
+			if (r < room)
+				room = r;
+		}
+	}
+	return room > t->nbatch ? room - t->nbatch : 0;
+}
+
+static uint32_t component_size(const struct trace_buf *t, int32_t r)
+{
+	uint32_t n = 0;
+
+	for (int32_t i = r; i >= 0; i = t->slots[i].mnext)
+		n++;
+	return n;
+}
+
 void trace_flush(struct trace_buf *t, uint64_t now_ns, bool all)
 {
+	/* A sweep hands the exporters what they have room for: when a busy
+	 * spell ends, the whole buffer falls due at once, and an exporter
+	 * queue smaller than the buffer would drop the rest. Those traces
+	 * wait for a later sweep, at most HOLD_MAX_NS past their due time. */
+	size_t room = all ? SIZE_MAX : batch_room(t);
+
 	for (uint32_t i = 0; i < t->max; i++) {
 		struct slot *sl = &t->slots[i];
+		enum tail_when when;
+		uint32_t n;
 		bool quiet;
 
 		if (sl->state != SLOT_WAITING || sl->uf != (int32_t)i)
 			continue;
 		quiet = now_ns - sl->last_ns >= t->linger_ns;
-		if (all) {
-			export_component(t, i, TAIL_AT_EXIT);
-		} else if (!t->tail) {
-			if (quiet)
-				export_component(t, i, TAIL_ON_TIME);
-		} else if (quiet && !expecting_parent(t, i)) {
-			export_component(t, i, TAIL_ON_TIME);
-		} else if (now_ns - sl->first_ns >= t->wait_ns) {
-			/* Tail sampling judges whole traces: one whose parent
-			 * span is still to come waits for it, this long. */
-			export_component(t, i, TAIL_EARLY_WAIT);
+		if (all)
+			when = TAIL_AT_EXIT;
+		else if (!t->tail && quiet)
+			when = TAIL_ON_TIME;
+		else if (!t->tail)
+			continue;
+		else if (quiet && !expecting_parent(t, i))
+			when = TAIL_ON_TIME;
+		/* Tail sampling judges whole traces: one whose parent span is
+		 * still to come waits for it, this long. */
+		else if (now_ns - sl->first_ns >= t->wait_ns)
+			when = TAIL_EARLY_WAIT;
+		else
+			continue;
+		if (room != SIZE_MAX) {
+			n = component_size(t, i);
+			if (n > room && now_ns - sl->last_ns < t->linger_ns + HOLD_MAX_NS) {
+				if (!sl->held)
+					t->st.held++;
+				sl->held = true;
+				continue;
+			}
+			room = n < room ? room - n : 0;
 		}
+		export_component(t, i, when);
 	}
 	send_batch(t);
 }

@@ -33,6 +33,8 @@ struct trace_stats {
 	uint64_t nested;		/* client spans linked to the server span of their thread */
 	uint64_t link_refused;		/* candidate links refused: timing or a cycle */
 	uint64_t sampled_out;		/* spans of traces the head sampler dropped */
+	uint64_t held;			/* traces kept past their due time: the
+					 * exporters had no room yet */
 };
 
 struct trace_buf;

@@ -502,6 +502,28 @@ def test_exit_hands_over_every_buffered_span(tmp_path, receivers, http_server):
                                                                    for i in range(n))
 
 
+def test_due_spans_wait_for_queue_room(tmp_path, receivers, http_server):
+    """A burst of traces falls due at once, more than the export queue holds:
+    the trace buffer hands over what fits and keeps the rest for its next
+    sweeps, so nothing is dropped while kspan runs."""
+    recv = receivers()
+    n = 40
+    with OtlpKspan(tmp_path, ["--pid", str(http_server.pid), "--otlp-endpoint",
+                              f"http://127.0.0.1:{recv.port}", "--no-metrics",
+                              "--otlp-queue-size", "8", "--otlp-batch-size", "4",
+                              # Long enough for the whole burst to fall due together.
+                              "--linger-ms", "3000"]) as k:
+        traffic(http_server, n)
+        assert wait_for(lambda: len(trace_spans(recv.requests())) >= n, timeout=30)
+        assert k.stop() == 0
+    c = k.counters()
+    assert (c["received"], c["sent"], c["failed"], c["dropped"]) == (n, n, 0, 0), c
+    assert k.counters("spans")["held"] > 0
+    spans = trace_spans(recv.requests())
+    assert sorted(s["attrs"]["url.path"] for s in spans) == sorted(f"/missing/{i}"
+                                                                   for i in range(n))
+
+
 def test_invalid_env_values_fall_back(tmp_path, receivers, http_server):
     """Invalid values: a clear message and the default; empty means unset."""
     recv = receivers()

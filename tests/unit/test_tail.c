@@ -331,6 +331,7 @@ struct capture {
 	struct span copy[64];
 	size_t n;
 	size_t calls, spans;	/* every export call, every span handed over */
+	size_t room;		/* what cap_room() says */
 	uint32_t last_trace;	/* trace_id's low word of the last span seen */
 	bool out_of_order;
 };
@@ -354,6 +355,11 @@ static int cap_export(struct exporter *e, const struct span *const *spans, size_
 		c->n++;
 	}
 	return 0;
+}
+
+static size_t cap_room(struct exporter *e)
+{
+	return ((struct capture *)e)->room;
 }
 
 static int cap_flush(struct exporter *e)
@@ -646,6 +652,44 @@ static void test_full_buffer_exports_in_batches(void **state)
 	trace_buf_free(t);
 }
 
+/* Traces due when the exporter has room for fewer: the rest wait for a
+ * later sweep (none dropped), and at most HOLD_MAX_NS (2 s) past due. */
+static void test_due_traces_wait_for_exporter_room(void **state)
+{
+	struct trace_buf *t = trace_buf_new(64, 100 * MS, true);
+	struct capture cap;
+
+	(void)state;
+	assert_non_null(t);
+	cap_init(&cap);
+	cap.e.room = cap_room;
+	cap.room = 3;
+	trace_add_exporter(t, &cap.e);
+	for (uint32_t i = 0; i < 10; i++) {
+		struct span *s = trace_span_alloc(t);
+
+		mk(s, i + 1, SPAN_KIND_SERVER, 1, SPAN_STATUS_OK, "/p");
+		trace_span_submit(t, s, 0);
+	}
+	trace_flush(t, 100 * MS, false);
+	assert_int_equal(cap.spans, 3);
+	assert_int_equal(trace_buf_stats(t)->held, 7);
+	/* The exporter sent two; the next sweep hands over two more. */
+	cap.room = 2;
+	trace_flush(t, 200 * MS, false);
+	assert_int_equal(cap.spans, 5);
+	assert_int_equal(trace_buf_stats(t)->held, 7);	/* each trace counted once */
+	cap.room = 0;
+	trace_flush(t, 2000 * MS, false);
+	assert_int_equal(cap.spans, 5);
+	/* Past its linger and two seconds more, a trace goes out anyway. */
+	trace_flush(t, 2100 * MS, false);
+	assert_int_equal(cap.spans, 10);
+	assert_int_equal(trace_buf_stats(t)->spans_out, 10);
+	assert_int_equal(trace_buf_stats(t)->dropped, 0);
+	trace_buf_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -661,6 +705,7 @@ int main(void)
 		cmocka_unit_test(test_late_part_follows),
 		cmocka_unit_test(test_full_buffer_decides_early),
 		cmocka_unit_test(test_full_buffer_exports_in_batches),
+		cmocka_unit_test(test_due_traces_wait_for_exporter_room),
 	};
 
 	ids_init();
