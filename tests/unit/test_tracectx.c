@@ -901,6 +901,21 @@ static ssize_t bg(const char *v, const char *key, char *out, size_t cap)
 	return r;
 }
 
+/* --baggage-attributes keys become attribute keys written unescaped: only
+ * tokens pass. */
+static void test_baggage_key_ok(void **state)
+{
+	static const char *const good[] = { "tenant", "user.tier", "a", "Az09!#$%&'*+-.^_`|~" };
+	static const char *const bad[] = { "", "a b", "a\"b", "a\\b", "a,b", "a;b", "a=b",
+					   "caf\xc3\xa9", "a\tb", "a\x7f", "(x)", "{x}" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_true(tracectx_baggage_key_ok(good[i]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(tracectx_baggage_key_ok(bad[i]));
+}
+
 static void test_baggage_get(void **state)
 {
 	static const char v[] = " userId=alice , serverNode = DF%2028 ;"
@@ -1099,6 +1114,7 @@ int main(void)
 		cmocka_unit_test(test_b3_single),
 		cmocka_unit_test(test_b3_multi),
 		cmocka_unit_test(test_jaeger),
+		cmocka_unit_test(test_baggage_key_ok),
 		cmocka_unit_test(test_baggage_get),
 		cmocka_unit_test(test_baggage_lookup),
 		cmocka_unit_test(test_baggage_limits),
