@@ -481,44 +481,29 @@ def test_receiver_down_for_good(tmp_path, http_server):
     assert stop_s < 2.0 + 10    # the shutdown timeout, and a margin for exit
 
 
-def test_exit_hands_over_every_buffered_span(tmp_path, receivers, http_server):
-    """At exit the trace buffer holds more spans than the export queue: kspan
-    waits for the queue to drain (within the shutdown timeout) instead of
-    dropping what does not fit."""
+@pytest.mark.parametrize("when", ["exit", "burst"])
+def test_small_queue_loses_no_span(tmp_path, receivers, http_server, when):
+    """More spans fall due at once than the export queue (8) holds. At exit
+    (every span kept in the trace buffer until then) kspan waits for the
+    queue to drain, within the shutdown timeout; while running (a burst
+    falling due together) the trace buffer hands over what fits and keeps
+    the rest for its next sweeps. Either way none is dropped."""
     recv = receivers()
     n = 40
+    linger = "60000" if when == "exit" else "3000"
     with OtlpKspan(tmp_path, ["--pid", str(http_server.pid), "--otlp-endpoint",
                               f"http://127.0.0.1:{recv.port}", "--no-metrics",
                               "--otlp-queue-size", "8", "--otlp-batch-size", "4",
-                              # Every span stays in the trace buffer until exit.
-                              "--linger-ms", "60000"]) as k:
+                              "--linger-ms", linger]) as k:
         traffic(http_server, n)
+        if when == "burst":
+            assert wait_for(lambda: len(trace_spans(recv.requests())) >= n, timeout=30)
         assert k.stop() == 0
     c = k.counters()
     assert (c["received"], c["sent"], c["failed"], c["dropped"]) == (n, n, 0, 0), c
     assert c["queue_max"] <= 8
-    spans = trace_spans(recv.requests())
-    assert sorted(s["attrs"]["url.path"] for s in spans) == sorted(f"/missing/{i}"
-                                                                   for i in range(n))
-
-
-def test_due_spans_wait_for_queue_room(tmp_path, receivers, http_server):
-    """A burst of traces falls due at once, more than the export queue holds:
-    the trace buffer hands over what fits and keeps the rest for its next
-    sweeps, so nothing is dropped while kspan runs."""
-    recv = receivers()
-    n = 40
-    with OtlpKspan(tmp_path, ["--pid", str(http_server.pid), "--otlp-endpoint",
-                              f"http://127.0.0.1:{recv.port}", "--no-metrics",
-                              "--otlp-queue-size", "8", "--otlp-batch-size", "4",
-                              # Long enough for the whole burst to fall due together.
-                              "--linger-ms", "3000"]) as k:
-        traffic(http_server, n)
-        assert wait_for(lambda: len(trace_spans(recv.requests())) >= n, timeout=30)
-        assert k.stop() == 0
-    c = k.counters()
-    assert (c["received"], c["sent"], c["failed"], c["dropped"]) == (n, n, 0, 0), c
-    assert k.counters("spans")["held"] > 0
+    if when == "burst":
+        assert k.counters("spans")["held"] > 0
     spans = trace_spans(recv.requests())
     assert sorted(s["attrs"]["url.path"] for s in spans) == sorted(f"/missing/{i}"
                                                                    for i in range(n))
