@@ -85,12 +85,11 @@ size_t otlp_utf8_copy(char *dst, size_t dstsz, const char *s, size_t len)
 	if (!dstsz)
 		return 0;
 	for (size_t i = 0; i < len;) {
-		size_t n, take, run = i;
+		size_t n, take, run;
 		const char *src = s + i;
 
 		/* Plain ASCII (not NUL) goes over in one copy. */
-		while (run < len && (unsigned char)(p[run] - 1) < 0x7f)
-			run++;
+		run = i + str_ascii_run(p + i, len - i);
 		if (run > i) {
 			take = run - i;
 			if (take > dstsz - 1 - o)
