@@ -557,7 +557,8 @@ void trace_span_submit(struct trace_buf *t, struct span *s, uint64_t now_ns)
 }
 
 /* Spans the batch exporters take now without dropping (SIZE_MAX: none
- * says), less the batch they have not been handed yet. */
+ * says). Asked at the start of a sweep, when the batch is empty: every
+ * path that fills it sends it before returning. */
 static size_t batch_room(const struct trace_buf *t)
 {
 	size_t room = SIZE_MAX;
@@ -572,7 +573,7 @@ static size_t batch_room(const struct trace_buf *t)
 				room = r;
 		}
 	}
-	return room > t->nbatch ? room - t->nbatch : 0;
+	return room;
 }
 
 static uint32_t component_size(const struct trace_buf *t, int32_t r)
