@@ -129,7 +129,8 @@ int tls_go_buildinfo_version(const uint8_t *p, size_t len, char *out, size_t out
 int tls_go_version_minor(const char *v);
 /* Addresses of the RET instructions in x86-64 code placed at vaddr, into
  * rets. Returns how many, -E2BIG past max, -EILSEQ when some bytes do not
- * decode (RETs could hide after them), -ENOMEM. */
+ * decode (RETs could hide after them), -ENOMEM, -ENOENT when capstone
+ * cannot be loaded. */
 int tls_go_find_rets(const uint8_t *code, size_t len, uint64_t vaddr, uint64_t *rets, int max);
 
 /* --- discovery and attachment (tls.c, needs the skeleton) -------------- */

@@ -8,7 +8,12 @@
  * are probed at entry and at each of their RET instructions instead, found
  * by disassembling them with capstone. Functions are found through
  * .symtab; the field offsets come from the file's DWARF (libdw), or from
- * the layout known for its Go version when it has none (-ldflags=-w). */
+ * the layout known for its Go version when it has none (-ldflags=-w).
+ *
+ * capstone is loaded (dlopen) only while a Go binary is inspected: built
+ * with every architecture, it costs ~3 MiB of resident memory once loaded
+ * (its tables are relocated at load), and most hosts run no Go TLS. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -97,23 +102,81 @@ int tls_go_version_minor(const char *v)
 	return (int)minor;
 }
 
+#define CS_STR(x) #x
+#define CS_SONAME(major) "libcapstone.so." CS_STR(major)
+
+/* The capstone calls used, resolved from a dlopen() reference. */
+struct capstone {
+	void *dl;
+	cs_err (*open)(cs_arch arch, cs_mode mode, csh *handle);
+	cs_err (*close)(csh *handle);
+	cs_insn *(*malloc)(csh handle);
+	void (*free)(cs_insn *insn, size_t count);
+	bool (*disasm_iter)(csh handle, const uint8_t **code, size_t *size,
+			    uint64_t *address, cs_insn *insn);
+};
+
+static char capstone_err[144];
+
+static void capstone_put(struct capstone *cs)
+{
+	if (cs->dl)
+		dlclose(cs->dl);
+	cs->dl = NULL;
+}
+
+/* A reference to the library; 0, or -ENOENT with the reason in
+ * capstone_err. References nest: the library stays mapped until the last
+ * one is put. */
+static int capstone_get(struct capstone *cs)
+{
+	const char *e;
+
+	cs->dl = dlopen(CS_SONAME(CS_API_MAJOR), RTLD_NOW | RTLD_LOCAL);
+	if (!cs->dl) {
+		e = dlerror();
+		snprintf(capstone_err, sizeof(capstone_err), "%s (install libcapstone%d)",
+			 e ? e : CS_SONAME(CS_API_MAJOR), CS_API_MAJOR);
+		return -ENOENT;
+	}
+	cs->open = (cs_err (*)(cs_arch, cs_mode, csh *))dlsym(cs->dl, "cs_open");
+	cs->close = (cs_err (*)(csh *))dlsym(cs->dl, "cs_close");
+	cs->malloc = (cs_insn *(*)(csh))dlsym(cs->dl, "cs_malloc");
+	cs->free = (void (*)(cs_insn *, size_t))dlsym(cs->dl, "cs_free");
+	cs->disasm_iter = (bool (*)(csh, const uint8_t **, size_t *, uint64_t *, cs_insn *))
+		dlsym(cs->dl, "cs_disasm_iter");
+	if (!cs->open || !cs->close || !cs->malloc || !cs->free || !cs->disasm_iter) {
+		snprintf(capstone_err, sizeof(capstone_err), "%s lacks cs_disasm_iter or "
+			 "another call kspan uses", CS_SONAME(CS_API_MAJOR));
+		capstone_put(cs);
+		return -ENOENT;
+	}
+	return 0;
+}
+
 int tls_go_find_rets(const uint8_t *code, size_t len, uint64_t vaddr, uint64_t *rets, int max)
 {
 	const uint8_t *p = code;
 	uint64_t addr = vaddr;
 	size_t left = len;
+	struct capstone cs;
 	cs_insn *insn;
 	csh h;
 	int n = 0;
 
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
-		return -ENOMEM;
-	insn = cs_malloc(h);
-	if (!insn) {
-		cs_close(&h);
+	if (capstone_get(&cs))
+		return -ENOENT;
+	if (cs.open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK) {
+		capstone_put(&cs);
 		return -ENOMEM;
 	}
-	while (left && cs_disasm_iter(h, &p, &left, &addr, insn)) {
+	insn = cs.malloc(h);
+	if (!insn) {
+		cs.close(&h);
+		capstone_put(&cs);
+		return -ENOMEM;
+	}
+	while (left && cs.disasm_iter(h, &p, &left, &addr, insn)) {
 		if (insn->id != X86_INS_RET)
 			continue;
 		if (n >= max) {
@@ -126,8 +189,9 @@ int tls_go_find_rets(const uint8_t *code, size_t len, uint64_t vaddr, uint64_t *
 	 * and a missed RET leaves the call's record behind. */
 	if (n >= 0 && left)
 		n = -EILSEQ;
-	cs_free(insn, 1);
-	cs_close(&h);
+	cs.free(insn, 1);
+	cs.close(&h);
+	capstone_put(&cs);
 	return n;
 }
 
@@ -345,9 +409,41 @@ static int refuse(struct tls_go *g, const char *fmt, const char *arg)
 	return -1;
 }
 
+/* Each function's entry and RETs, as file offsets for the uprobes. */
+static int find_fns(Elf *elf, const struct go_syms *s, struct tls_go *g)
+{
+	for (int k = 0; k < KSPAN_TLS_GO_FN_MAX; k++) {
+		const GElf_Sym *f = &s->fn[k];
+		uint64_t rets[TLS_GO_RET_MAX];
+		const uint8_t *code;
+		int n;
+
+		if (!f->st_value)
+			continue;	/* a handshake side the linker left out */
+		code = vaddr_bytes(elf, f->st_value, f->st_size);
+		if (!code || !f->st_size)
+			return refuse(g, "%s is not in the file", fn_names[k]);
+		n = tls_go_find_rets(code, f->st_size, f->st_value, rets, TLS_GO_RET_MAX);
+		if (n == -E2BIG)
+			return refuse(g, "%s has more RET instructions than kspan probes", fn_names[k]);
+		if (n <= 0)
+			return refuse(g, "%s could not be disassembled to its end", fn_names[k]);
+		g->cfg.fn_vaddr[k] = f->st_value;
+		g->entry_off[k] = tls_elf_vaddr_off(elf, f->st_value);
+		g->nret[k] = n;
+		if (!g->entry_off[k])
+			return refuse(g, "%s is not in an executable segment", fn_names[k]);
+		for (int i = 0; i < n; i++)
+			if (!(g->ret_off[k][i] = tls_elf_vaddr_off(elf, rets[i])))
+				return refuse(g, "%s is not in an executable segment", fn_names[k]);
+	}
+	return 1;
+}
+
 static int inspect(Elf *elf, struct tls_go *g)
 {
 	const uint8_t *bi = NULL;
+	struct capstone cs;
 	struct go_syms s = {};
 	Elf_Data *data;
 	GElf_Ehdr eh;
@@ -400,32 +496,12 @@ static int inspect(Elf *elf, struct tls_go *g)
 		return -1;
 	}
 	g->cfg.tcpconn_itab = s.itab;
-	for (int k = 0; k < KSPAN_TLS_GO_FN_MAX; k++) {
-		const GElf_Sym *f = &s.fn[k];
-		uint64_t rets[TLS_GO_RET_MAX];
-		const uint8_t *code;
-		int n;
-
-		if (!f->st_value)
-			continue;	/* a handshake side the linker left out */
-		code = vaddr_bytes(elf, f->st_value, f->st_size);
-		if (!code || !f->st_size)
-			return refuse(g, "%s is not in the file", fn_names[k]);
-		n = tls_go_find_rets(code, f->st_size, f->st_value, rets, TLS_GO_RET_MAX);
-		if (n == -E2BIG)
-			return refuse(g, "%s has more RET instructions than kspan probes", fn_names[k]);
-		if (n <= 0)
-			return refuse(g, "%s could not be disassembled to its end", fn_names[k]);
-		g->cfg.fn_vaddr[k] = f->st_value;
-		g->entry_off[k] = tls_elf_vaddr_off(elf, f->st_value);
-		g->nret[k] = n;
-		if (!g->entry_off[k])
-			return refuse(g, "%s is not in an executable segment", fn_names[k]);
-		for (int i = 0; i < n; i++)
-			if (!(g->ret_off[k][i] = tls_elf_vaddr_off(elf, rets[i])))
-				return refuse(g, "%s is not in an executable segment", fn_names[k]);
-	}
-	return 1;
+	/* One capstone reference across the functions' disassembly. */
+	if (capstone_get(&cs))
+		return refuse(g, "capstone (finds the RETs) did not load: %s", capstone_err);
+	r = find_fns(elf, &s, g);
+	capstone_put(&cs);
+	return r;
 }
 
 int tls_go_inspect(const char *path, struct tls_go *g)

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Go crypto/tls helpers: the .go.buildinfo version (cut at every point,
  * against a guard page), Go version numbers, RET instructions found by
- * decoding x86-64 (never by looking for 0xc3 bytes), and files that are
- * not Go binaries. */
+ * decoding x86-64 (never by looking for 0xc3 bytes) with capstone mapped
+ * only meanwhile, and files that are not Go binaries. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -92,6 +93,20 @@ static void test_version_minor(void **state)
 	assert_int_equal(tls_go_version_minor("go2.0"), -1);
 }
 
+/* Whether libcapstone is mapped into this process now. */
+static bool capstone_mapped(void)
+{
+	char line[512];
+	bool found = false;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		found |= strstr(line, "libcapstone") != NULL;
+	fclose(f);
+	return found;
+}
+
 static void test_find_rets(void **state)
 {
 	static const uint8_t code[] = {
@@ -109,9 +124,12 @@ static void test_find_rets(void **state)
 	const uint8_t *p;
 
 	(void)state;
+	/* capstone is loaded only while code is decoded. */
+	assert_false(capstone_mapped());
 	guard_init(&g, sizeof(code));
 	p = guard_put(&g, code, sizeof(code));
 	assert_int_equal(tls_go_find_rets(p, sizeof(code), 0x401000, rets, 4), 2);
+	assert_false(capstone_mapped());
 	assert_int_equal(rets[0], 0x401000 + 16);
 	assert_int_equal(rets[1], 0x401000 + 24);
 	/* More RETs than room for them. */
