@@ -45,12 +45,18 @@ CORE_LDLIBS := -lm
 # the unit tests and the fuzzers; EXTRA_DEPS are built before any object.
 EXTRA_OBJS :=
 EXTRA_DEPS :=
-DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
-	libcmocka-dev libclang-rt-14-dev nginx-light curl python3 python3-pytest \
+# Debian packages: BUILD_PKGS build kspan (all the image's build stage
+# installs); RUNTIME_PKGS are what kspan needs at run time beyond the
+# libraries it links (those are read from the binary: runtime-pkgs);
+# DEB_PKGS add what the tests and the bench need.
+BUILD_PKGS := make gcc libc6-dev clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
+RUNTIME_PKGS := ca-certificates
+DEB_PKGS := libcmocka-dev libclang-rt-14-dev nginx-light curl python3 python3-pytest \
 	iproute2 procps wrk libcap2-bin python3-yaml openssl
 
 # Features add their sources, libraries, packages and targets here.
 -include $(sort $(wildcard mk/*.mk))
+DEB_PKGS += $(BUILD_PKGS)
 
 CORE_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(CORE_SRCS))
 APP_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(APP_SRCS))
@@ -61,7 +67,8 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
 
 .DELETE_ON_ERROR:
-.PHONY: all deps deps-sdkclient test unit e2e fuzz fuzz-smoke demo run clean bench
+.PHONY: all deps deps-sdkclient build-deps runtime-pkgs test unit e2e fuzz fuzz-smoke demo run \
+	clean bench
 
 all: $(OUTPUT)/kspan
 
@@ -105,6 +112,24 @@ deps: deps-sdkclient
 		apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PKGS); \
 	fi
+
+# Only what building kspan needs (the container image's build stage).
+build-deps:
+	@if ! dpkg -s $(BUILD_PKGS) >/dev/null 2>&1; then \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BUILD_PKGS); \
+	fi
+
+# The packages kspan needs to run, one line: those owning every library the
+# binary loads at start (ldd), and RUNTIME_PKGS.
+runtime-pkgs: $(OUTPUT)/kspan
+	$(Q)set -e; pkgs="$(RUNTIME_PKGS)"; \
+	for lib in $$(ldd $< | awk '$$3 ~ /^\// { print $$3 }'); do \
+		own=$$(dpkg -S "$$lib" 2>/dev/null || dpkg -S "$$(realpath "$$lib")" 2>/dev/null || \
+			dpkg -S "/usr$$lib" 2>/dev/null) || \
+			{ echo "kspan: no Debian package owns $$lib" >&2; exit 1; }; \
+		pkgs="$$pkgs $${own%%:*}"; \
+	done; printf '%s\n' $$pkgs | sort -u | tr '\n' ' '; echo
 
 # The OpenTelemetry JS SDK client of the tests, pinned by its lock file.
 deps-sdkclient: tests/sdkclient/node_modules/.package-lock.json

@@ -3,4 +3,4 @@
 # service naming rules.
 CORE_SRCS += user/config.c user/naming.c
 CORE_LDLIBS += -lyaml
-DEB_PKGS += libyaml-dev
+BUILD_PKGS += libyaml-dev

@@ -24,7 +24,7 @@ CORE_LDLIBS += -lprotobuf-c -lcurl -lz
 CFLAGS += -I$(OTLP_GEN)
 EXTRA_DEPS += $(OTLP_PB_H)
 EXTRA_OBJS += $(OTLP_PB_O)
-DEB_PKGS += protobuf-c-compiler libprotobuf-c-dev libcurl4-openssl-dev zlib1g-dev
+BUILD_PKGS += protobuf-c-compiler libprotobuf-c-dev libcurl4-openssl-dev zlib1g-dev
 
 # One protoc-c run writes both the .c and the .h (a grouped pattern rule).
 $(OTLP_GEN)/%.pb-c.c $(OTLP_GEN)/%.pb-c.h: proto/%.proto

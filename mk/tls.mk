@@ -9,4 +9,6 @@
 CORE_SRCS += user/tls_elf.c user/tls_hello.c user/tls_go.c
 APP_SRCS += user/tls.c
 CORE_LDLIBS += -lelf -ldw
-DEB_PKGS += gnutls-bin nodejs libcapstone-dev libdw-dev golang-go
+BUILD_PKGS += libcapstone-dev libdw-dev
+RUNTIME_PKGS += libcapstone4
+DEB_PKGS += gnutls-bin nodejs golang-go
