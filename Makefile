@@ -35,7 +35,7 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 # Userspace modules that need no BPF: linked into unit tests and fuzzers too.
-CORE_SRCS := user/http1.c user/span.c user/proc.c user/export_tree.c \
+CORE_SRCS := user/http1.c user/span.c user/spanq.c user/proc.c user/export_tree.c \
 	user/export_otlp_json.c user/conn.c user/h1session.c user/trace.c \
 	user/ids.c user/addr.c user/events.c user/tracectx.c user/redact.c user/sampler.c user/httpattr.c user/select.c \
 	user/log.c

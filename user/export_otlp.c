@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The OTLP exporter: export() copies finished spans into a bounded queue
- * (full: the new spans are dropped and counted); a thread of its own sends
+ * (spanq: only the bytes each span uses; full: the new spans are dropped
+ * and counted); a thread of its own sends
  * them in batches, by size and by time, over http/protobuf, http/json or
  * gRPC with libcurl, retries what the specification calls transient, and
  * sends the HTTP duration histograms at their interval. A slow or dead
@@ -19,6 +20,7 @@
 #include "log.h"
 #include "otlp_internal.h"
 #include "proc.h"
+#include "spanq.h"
 
 #ifndef KSPAN_VERSION
 #define KSPAN_VERSION "0.0.0-dev"
@@ -28,6 +30,7 @@
 #define OTLP_RESP_MAX		(4u << 20)	/* response bytes kept at most */
 #define OTLP_MAX_SERIES		2000	/* metric series (cardinality limit) */
 #define OTLP_LOG_GAP_NS		1000000000ull
+#define OTLP_TRIM_GAP_NS	1000000000ull	/* queue memory given back */
 
 enum otlp_outcome {
 	OTLP_OK,
@@ -61,8 +64,8 @@ struct otlp_exp {
 	pthread_cond_t wake;		/* the export thread waits here */
 	pthread_cond_t idle;		/* flush() waits here */
 	pthread_cond_t room;		/* export() waits here when closing */
-	struct otlp_item *q;
-	uint32_t cap, head, count, inflight;
+	struct spanq q;
+	uint32_t inflight;		/* the oldest spans, being sent */
 	bool stop;
 	uint64_t flush_gen, flushed_gen;
 	uint64_t deadline_ns;		/* CLOCK_MONOTONIC; 0: none */
@@ -182,32 +185,26 @@ static int otlp_export(struct exporter *e, const struct span *const *spans, size
 			res[i] = otlp_res_for(x, spans[done + i]->pid);
 		pthread_mutex_lock(&x->mu);
 		for (size_t i = 0; i < m; i++) {
-			struct otlp_item *it;
-
 			x->st.received++;
 			/* Closing: what the trace buffer hands over at exit
 			 * waits for the queue to make room (the thread sends
 			 * full batches at once), until the shutdown timeout. */
-			while (x->count >= x->cap && x->close_by && !x->stop &&
+			while (x->q.count >= x->q.max && x->close_by && !x->stop &&
 			       otlp_now() < x->close_by) {
 				struct timespec ts;
 
 				otlp_abstime(&ts, x->close_by);
 				pthread_cond_timedwait(&x->room, &x->mu, &ts);
 			}
-			if (x->count >= x->cap || x->stop) {
+			if (x->stop || !spanq_push(&x->q, spans[done + i], res[i])) {
 				x->st.dropped++;
 				continue;
 			}
-			it = &x->q[(x->head + x->count) % x->cap];
-			span_copy(&it->span, spans[done + i]);
-			it->res = res[i];
 			otlp_resource_get(res[i]);
-			x->count++;
 		}
-		if (x->count > x->st.queue_max)
-			x->st.queue_max = x->count;
-		if (x->count - x->inflight >= x->cfg.batch_size)
+		if (x->q.count > x->st.queue_max)
+			x->st.queue_max = x->q.count;
+		if (x->q.count - x->inflight >= x->cfg.batch_size)
 			pthread_cond_signal(&x->wake);
 		pthread_mutex_unlock(&x->mu);
 		done += m;
@@ -750,25 +747,42 @@ static uint8_t *otlp_body(const struct otlp_target *t, const ProtobufCMessage *m
 	return out;
 }
 
-static void otlp_send_traces(struct otlp_exp *x, struct otlp_item **items, size_t n)
+/* Send the n oldest spans (being sent: not under x->mu). Each is unpacked
+ * into sp in turn, recorded for the duration metrics and built. Returns
+ * whether the metrics changed. */
+static bool otlp_send_traces(struct otlp_exp *x, uint32_t n, struct span *sp,
+			     struct otlp_built *built)
 {
 	const struct otlp_target *t = &x->tgt[OTLP_TRACES];
 	struct otlp_arena a = {};
 	enum otlp_outcome o = OTLP_FAIL;
 	int64_t rejected = 0;
-	OtlpTraceReq *req;
+	OtlpTraceReq *req = NULL;
 	uint8_t *body = NULL;
+	bool gzip, dirty = false;
 	size_t len = 0;
-	bool gzip;
+	uint32_t i;
 
-	req = otlp_build_traces(&a, items, n);
+	for (i = 0; i < n; i++) {
+		const struct spanq_ent *e = spanq_at(&x->q, i);
+
+		spanq_span(&x->q, e, sp);
+		if (x->metrics)
+			dirty |= otlp_metrics_record(x->metrics, sp, e->tag);
+		built[i] = (struct otlp_built){ .res = e->tag, .seq = i,
+						.span = otlp_build_span(&a, sp) };
+		if (!built[i].span)
+			break;
+	}
+	if (i == n)
+		req = otlp_group_traces(&a, built, n);
 	if (req)
 		body = otlp_body(t, &req->base, &len, &gzip);
 	if (body)
 		o = otlp_send(x, OTLP_TRACES, body, len, gzip, n, x->cfg.retry_max_elapsed_ms,
 			      &rejected);
 	else
-		otlp_log(x, "failed to encode %zu spans: out of memory", n);
+		otlp_log(x, "failed to encode %u spans: out of memory", n);
 	free(body);
 	otlp_arena_free(&a);
 
@@ -780,6 +794,7 @@ static void otlp_send_traces(struct otlp_exp *x, struct otlp_item **items, size_
 		x->st.failed += n;
 	}
 	pthread_mutex_unlock(&x->mu);
+	return dirty;
 }
 
 static uint64_t otlp_real_ns(void)
@@ -810,8 +825,8 @@ static void otlp_send_metrics(struct otlp_exp *x)
 	self.dropped = x->st.dropped;
 	self.rejected = x->st.rejected;
 	self.retries = x->st.retries;
-	self.queue = x->count;
-	self.queue_capacity = x->cap;
+	self.queue = x->q.count;
+	self.queue_capacity = x->q.max;
 	if (x->app_valid) {
 		app = x->app_pub;
 		self.app = &app;
@@ -853,33 +868,31 @@ static void otlp_send_metrics(struct otlp_exp *x)
 /* Drop what waits in the queue (not the batch in flight). Under x->mu. */
 static void otlp_drop_queued(struct otlp_exp *x)
 {
-	uint32_t n = x->count - x->inflight;
+	uint32_t n = x->q.count - x->inflight;
 
-	for (uint32_t i = 0; i < n; i++) {
-		struct otlp_item *it = &x->q[(x->head + x->inflight + i) % x->cap];
-
-		otlp_resource_put(it->res);
-		it->res = NULL;
-	}
+	for (uint32_t i = 0; i < n; i++)
+		otlp_resource_put(spanq_at(&x->q, x->inflight + i)->tag);
+	spanq_truncate(&x->q, x->inflight);
 	x->st.dropped += n;
-	x->count -= n;
 	pthread_cond_broadcast(&x->room);
 }
 
 static void *otlp_thread(void *arg)
 {
 	struct otlp_exp *x = arg;
-	struct otlp_item **batch = calloc(x->cfg.batch_size, sizeof(*batch));
+	struct otlp_built *batch = calloc(x->cfg.batch_size, sizeof(*batch));
+	struct span *sp = malloc(sizeof(*sp));
 	uint64_t interval = (uint64_t)x->cfg.metric_interval_ms * 1000000ull;
 	uint64_t delay = (uint64_t)x->cfg.batch_delay_ms * 1000000ull;
 	bool metrics_dirty = false;	/* spans recorded since the last send */
+	uint64_t last_trim = 0;
 
 	x->last_batch_ns = otlp_now();
 	x->next_metrics_ns = x->last_batch_ns + interval;
 	pthread_mutex_lock(&x->mu);
 	for (;;) {
 		uint64_t now = otlp_now(), wake;
-		uint32_t avail = x->count - x->inflight;
+		uint32_t avail = x->q.count - x->inflight;
 		bool flushing = x->flush_gen != x->flushed_gen || x->stop;
 		struct timespec ts;
 
@@ -894,31 +907,26 @@ static void *otlp_thread(void *arg)
 			pthread_cond_timedwait(&x->wake, &x->mu, &ts);
 			continue;
 		}
-		if (avail && batch &&
+		if (avail && batch && sp &&
 		    (avail >= x->cfg.batch_size || flushing || now - x->last_batch_ns >= delay)) {
 			uint32_t n = avail < x->cfg.batch_size ? avail : x->cfg.batch_size;
 
-			for (uint32_t i = 0; i < n; i++)
-				batch[i] = &x->q[(x->head + i) % x->cap];
 			x->inflight = n;
 			pthread_mutex_unlock(&x->mu);
 
-			if (x->metrics)
-				for (uint32_t i = 0; i < n; i++)
-					metrics_dirty |= otlp_metrics_record(x->metrics,
-									     &batch[i]->span,
-									     batch[i]->res);
-			otlp_send_traces(x, batch, n);
+			metrics_dirty |= otlp_send_traces(x, n, sp, batch);
 			x->last_batch_ns = otlp_now();
 
 			pthread_mutex_lock(&x->mu);
-			for (uint32_t i = 0; i < n; i++) {
-				otlp_resource_put(batch[i]->res);
-				batch[i]->res = NULL;
-			}
-			x->head = (x->head + n) % x->cap;
-			x->count -= n;
+			for (uint32_t i = 0; i < n; i++)
+				otlp_resource_put(spanq_at(&x->q, i)->tag);
+			spanq_pop(&x->q, n);
 			x->inflight = 0;
+			/* The blocks of a burst go back to the kernel. */
+			if (x->last_batch_ns - last_trim >= OTLP_TRIM_GAP_NS) {
+				spanq_trim(&x->q);
+				last_trim = x->last_batch_ns;
+			}
 			pthread_cond_broadcast(&x->room);
 			continue;
 		}
@@ -948,6 +956,7 @@ static void *otlp_thread(void *arg)
 	}
 	pthread_mutex_unlock(&x->mu);
 	free(batch);
+	free(sp);
 	return NULL;
 }
 
@@ -995,7 +1004,7 @@ static size_t otlp_room(struct exporter *e)
 	size_t room;
 
 	pthread_mutex_lock(&x->mu);
-	room = x->stop ? 0 : x->cap - x->count;
+	room = x->stop ? 0 : x->q.max - x->q.count;
 	pthread_mutex_unlock(&x->mu);
 	return room;
 }
@@ -1031,8 +1040,8 @@ static void otlp_destroy(struct exporter *e)
 			curl_easy_cleanup(x->curl[s]);
 	for (uint32_t i = 0; i < OTLP_RCACHE; i++)
 		otlp_resource_put(x->rcache[i].res);
-	for (uint32_t i = 0; i < x->count; i++)
-		otlp_resource_put(x->q[(x->head + i) % x->cap].res);
+	for (uint32_t i = 0; i < x->q.count; i++)
+		otlp_resource_put(spanq_at(&x->q, i)->tag);
 	for (size_t i = 0; i < x->ntcp_pub; i++)
 		otlp_resource_put(x->tcp_pub[i].res);
 	for (size_t i = 0; i < x->ntcp_cur; i++)
@@ -1046,7 +1055,7 @@ static void otlp_destroy(struct exporter *e)
 	pthread_cond_destroy(&x->idle);
 	pthread_cond_destroy(&x->room);
 	pthread_mutex_destroy(&x->mu);
-	free(x->q);
+	spanq_free(&x->q);
 	free(x);
 }
 
@@ -1056,7 +1065,7 @@ void otlp_exporter_stats(struct exporter *e, struct otlp_stats *st)
 
 	pthread_mutex_lock(&x->mu);
 	*st = x->st;
-	st->queue = x->count;
+	st->queue = x->q.count;
 	pthread_mutex_unlock(&x->mu);
 }
 
@@ -1093,9 +1102,7 @@ struct exporter *otlp_exporter_new(const struct otlp_config *c)
 		x->cfg.batch_size = x->cfg.queue_size;
 	for (int s = 0; s < OTLP_SIGNALS; s++)
 		otlp_config_target(&x->cfg, s, &x->tgt[s], stderr);
-	x->cap = x->cfg.queue_size;
-	x->q = calloc(x->cap, sizeof(*x->q));
-	if (!x->q)
+	if (spanq_init(&x->q, x->cfg.queue_size))
 		goto nomem;
 	if (x->cfg.metrics) {
 		x->metrics = otlp_metrics_new(OTLP_MAX_SERIES, otlp_real_ns());
@@ -1135,7 +1142,7 @@ nomem:
 		  "memory (lower --otlp-queue-size)", c->queue_size);
 	if (x) {
 		otlp_metrics_free(x->metrics);
-		free(x->q);
+		spanq_free(&x->q);
 		free(x);
 	}
 	return NULL;

@@ -140,15 +140,14 @@ const OtlpScope *otlp_scope(void)
 	return &scope;
 }
 
-static int otlp_item_cmp(const void *a, const void *b)
+static int otlp_built_cmp(const void *a, const void *b)
 {
-	const struct otlp_item *x = *(struct otlp_item *const *)a;
-	const struct otlp_item *y = *(struct otlp_item *const *)b;
+	const struct otlp_built *x = a, *y = b;
 
 	if (x->res != y->res)
 		return (uintptr_t)x->res < (uintptr_t)y->res ? -1 : 1;
 	/* Keep the batch order within one resource. */
-	return x < y ? -1 : x > y;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 static OtlpKeyValue *otlp_build_attr(struct otlp_arena *a, const struct span *s,
@@ -206,23 +205,32 @@ static bool otlp_is_zero(const uint8_t *p, size_t n)
 	return true;
 }
 
-static OtlpSpan *otlp_build_span(struct otlp_arena *a, const struct span *s)
+OtlpSpan *otlp_build_span(struct otlp_arena *a, const struct span *s)
 {
 	size_t nattrs = s->nattrs < SPAN_MAX_ATTRS ? s->nattrs : SPAN_MAX_ATTRS;
-	OtlpSpan *o = otlp_arena_alloc(a, sizeof(*o));
+	struct {
+		OtlpSpan o;
+		uint8_t trace_id[16], span_id[8], parent_span_id[8];
+	} *p = arena_take(a, sizeof(*p));
+	OtlpSpan *o;
 	size_t k = 0;
 
-	if (!o)
+	if (!p)
 		return NULL;
+	o = &p->o;
 	opentelemetry__proto__trace__v1__span__init(o);
-	/* Ids point into the span, which outlives the request. */
-	o->trace_id.data = (uint8_t *)s->trace_id;
-	o->trace_id.len = sizeof(s->trace_id);
-	o->span_id.data = (uint8_t *)s->span_id;
-	o->span_id.len = sizeof(s->span_id);
+	/* Ids are copied: the span may be a scratch copy, reused for the
+	 * next one before the request is packed. */
+	memcpy(p->trace_id, s->trace_id, sizeof(p->trace_id));
+	memcpy(p->span_id, s->span_id, sizeof(p->span_id));
+	o->trace_id.data = p->trace_id;
+	o->trace_id.len = sizeof(p->trace_id);
+	o->span_id.data = p->span_id;
+	o->span_id.len = sizeof(p->span_id);
 	if (!otlp_is_zero(s->parent_span_id, sizeof(s->parent_span_id))) {
-		o->parent_span_id.data = (uint8_t *)s->parent_span_id;
-		o->parent_span_id.len = sizeof(s->parent_span_id);
+		memcpy(p->parent_span_id, s->parent_span_id, sizeof(p->parent_span_id));
+		o->parent_span_id.data = p->parent_span_id;
+		o->parent_span_id.len = sizeof(p->parent_span_id);
 	}
 	/* The parent is remote when it came from propagated context. */
 	o->flags = s->trace_flags | OTLP_FLAG_HAS_IS_REMOTE |
@@ -256,10 +264,9 @@ static OtlpSpan *otlp_build_span(struct otlp_arena *a, const struct span *s)
 	return o->name ? o : NULL;
 }
 
-OtlpTraceReq *otlp_build_traces(struct otlp_arena *a, struct otlp_item *const *items, size_t n)
+OtlpTraceReq *otlp_group_traces(struct otlp_arena *a, struct otlp_built *b, size_t n)
 {
 	OtlpTraceReq *req = otlp_arena_alloc(a, sizeof(*req));
-	struct otlp_item **sorted;
 	size_t nres = 0;
 
 	if (!req)
@@ -267,13 +274,9 @@ OtlpTraceReq *otlp_build_traces(struct otlp_arena *a, struct otlp_item *const *i
 	opentelemetry__proto__collector__trace__v1__export_trace_service_request__init(req);
 	if (!n)
 		return req;
-	sorted = otlp_arena_alloc(a, n * sizeof(*sorted));
-	if (!sorted)
-		return NULL;
-	memcpy(sorted, items, n * sizeof(*sorted));
-	qsort(sorted, n, sizeof(*sorted), otlp_item_cmp);
+	qsort(b, n, sizeof(*b), otlp_built_cmp);
 	for (size_t i = 0; i < n; i++)
-		nres += i == 0 || sorted[i]->res != sorted[i - 1]->res;
+		nres += i == 0 || b[i].res != b[i - 1].res;
 	req->resource_spans = otlp_arena_alloc(a, nres * sizeof(*req->resource_spans));
 	if (!req->resource_spans)
 		return NULL;
@@ -283,13 +286,13 @@ OtlpTraceReq *otlp_build_traces(struct otlp_arena *a, struct otlp_item *const *i
 		OtlpScopeSpans *ss = otlp_arena_alloc(a, sizeof(*ss));
 		OtlpScopeSpans **ssv = otlp_arena_alloc(a, sizeof(*ssv));
 
-		for (j = i; j < n && sorted[j]->res == sorted[i]->res; j++)
+		for (j = i; j < n && b[j].res == b[i].res; j++)
 			;
 		if (!rs || !ss || !ssv)
 			return NULL;
 		opentelemetry__proto__trace__v1__resource_spans__init(rs);
 		opentelemetry__proto__trace__v1__scope_spans__init(ss);
-		rs->resource = sorted[i]->res ? &sorted[i]->res->pb : NULL;
+		rs->resource = b[i].res ? &b[i].res->pb : NULL;
 		rs->n_scope_spans = 1;
 		rs->scope_spans = ssv;
 		ssv[0] = ss;
@@ -297,15 +300,27 @@ OtlpTraceReq *otlp_build_traces(struct otlp_arena *a, struct otlp_item *const *i
 		ss->spans = otlp_arena_alloc(a, (j - i) * sizeof(*ss->spans));
 		if (!ss->spans)
 			return NULL;
-		for (size_t k = i; k < j; k++) {
-			ss->spans[k - i] = otlp_build_span(a, &sorted[k]->span);
-			if (!ss->spans[k - i])
-				return NULL;
-		}
+		for (size_t k = i; k < j; k++)
+			ss->spans[k - i] = b[k].span;
 		ss->n_spans = j - i;
 		req->resource_spans[req->n_resource_spans++] = rs;
 	}
 	return req;
+}
+
+OtlpTraceReq *otlp_build_traces(struct otlp_arena *a, struct otlp_item *const *items, size_t n)
+{
+	struct otlp_built *b = n ? otlp_arena_alloc(a, n * sizeof(*b)) : NULL;
+
+	if (n && !b)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		b[i] = (struct otlp_built){ .res = items[i]->res, .seq = i,
+					    .span = otlp_build_span(a, &items[i]->span) };
+		if (!b[i].span)
+			return NULL;
+	}
+	return otlp_group_traces(a, b, n);
 }
 
 uint8_t *otlp_gzip(const uint8_t *buf, size_t len, size_t *outlen)

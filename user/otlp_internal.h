@@ -93,8 +93,20 @@ struct otlp_item {
 	struct otlp_resource *res;
 };
 
-/* Build the request for items[0..n) (grouped by resource) in the arena;
- * NULL when out of memory. */
+/* A span built for a request: its resource, its place in the batch. */
+struct otlp_built {
+	struct otlp_resource *res;
+	OtlpSpan *span;
+	size_t seq;
+};
+
+/* The Span message of s in the arena, holding nothing of s (which may be
+ * reused at once); NULL when out of memory. */
+OtlpSpan *otlp_build_span(struct otlp_arena *a, const struct span *s);
+/* The request for b[0..n), grouped by resource in batch order (b is
+ * sorted); NULL when out of memory. */
+OtlpTraceReq *otlp_group_traces(struct otlp_arena *a, struct otlp_built *b, size_t n);
+/* Both, for items[0..n). */
 OtlpTraceReq *otlp_build_traces(struct otlp_arena *a, struct otlp_item *const *items,
 				size_t n);
 const OtlpScope *otlp_scope(void);

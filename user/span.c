@@ -8,15 +8,6 @@ void span_init(struct span *s)
 	memset(s, 0, offsetof(struct span, attrs));
 }
 
-void span_copy(struct span *dst, const struct span *src)
-{
-	size_t nattrs = src->nattrs < SPAN_MAX_ATTRS ? src->nattrs : SPAN_MAX_ATTRS;
-	size_t used = src->strused < SPAN_STRBUF ? src->strused : SPAN_STRBUF;
-
-	memcpy(dst, src, offsetof(struct span, attrs) + nattrs * sizeof(src->attrs[0]));
-	memcpy(dst->strbuf, src->strbuf, used);
-}
-
 static struct span_attr *attr_new(struct span *s, const char *key, uint8_t type)
 {
 	struct span_attr *a;

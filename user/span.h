@@ -85,9 +85,6 @@ struct span {
 };
 
 void span_init(struct span *s);
-/* Copy what src uses (fields, its attributes, its string bytes); dst's
- * attribute slots and string bytes past those keep what they held. */
-void span_copy(struct span *dst, const struct span *src);
 /* Add an attribute; on overflow the attribute is dropped and counted. */
 int span_attr_str(struct span *s, const char *key, const char *val, size_t len);
 int span_attr_int(struct span *s, const char *key, int64_t v);
