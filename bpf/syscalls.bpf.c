@@ -714,7 +714,15 @@ static __always_inline int emit_data(__u64 pid_tgid, struct active_call *a,
 	s->ev.op = a->op;
 	s->ev.dir = op_is_egress(a->op) ? KSPAN_DIR_EGRESS : KSPAN_DIR_INGRESS;
 	s->ev.role = sock->role;
-	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+	/* The name is needed once per connection and process (the first
+	 * event of a connection names a process that may be gone when its
+	 * trace is exported); the helper pads all 16 bytes on every call. */
+	if (sock->comm_tgid != pid_tgid >> 32) {
+		bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+		sock->comm_tgid = pid_tgid >> 32;
+	} else {
+		s->ev.comm[0] = 0;
+	}
 
 	switch (a->op) {
 	case KSPAN_OP_READ:

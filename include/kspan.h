@@ -115,6 +115,8 @@ struct kspan_sock {
 	__u64 send_last;	/* ... and took its last chunk then */
 	__u64 conns_due;	/* socket-layer capture: the owner's calls leave
 				 * the TCP-figure table alone until then */
+	__u32 comm_tgid;	/* the process its last data event named */
+	__u32 pad;
 };
 
 /* Trace context assigned in the kernel (--inject-traceparent): for a server
@@ -149,7 +151,8 @@ struct kspan_data_event {
 	__u8 op;		/* enum kspan_op */
 	__u8 role;		/* enum kspan_role */
 	__u8 pad;
-	char comm[KSPAN_COMM_LEN];
+	char comm[KSPAN_COMM_LEN];	/* set in a socket's first event of a
+					 * process; else comm[0] is 0 */
 	struct kspan_ctx ctx;	/* server request start, with injection on */
 	/* cap_len payload bytes follow the struct */
 };
