@@ -29,6 +29,7 @@ const volatile __u32 targ_cap_len __weak = KSPAN_CAP_DEFAULT;
 const volatile bool targ_fd_walk __weak = true;		/* resolve fd -> sock at exit */
 const volatile __u64 targ_wakeup_bytes __weak = 1 << 20;	/* wake reader past this */
 const volatile __u64 targ_wakeup_band __weak = 1 << 18;	/* ... within this much */
+const volatile __u32 targ_query_every __weak = 1;	/* records per CPU between looks */
 /* Data captured at sock_send_length/sock_recv_length, connections named
  * from TCP state changes, and no sys_enter/sys_exit programs. */
 const volatile bool targ_sock_capture __weak = false;
@@ -134,15 +135,35 @@ static __always_inline void pid_set(__u32 tgid, bool on)
 		__sync_fetch_and_and(bits, ~(1ULL << (tgid % 64)));
 }
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} rb_since SEC(".maps") __weak;
+
 /* Batch wakeups: the reader polls on a timer and is only woken early once a
  * good share of the ring is waiting, by the records that take the backlog
  * across that mark. Past it the reader is awake already: it reads until
  * the ring is empty before it sleeps again, so a wakeup per record (a
  * self-interrupt each, in the traced thread) would buy nothing. The band
- * is wide enough for records committed at the same time on every CPU. */
+ * is wide enough for records committed at the same time on every CPU.
+ *
+ * Looking at the ring reads the reader's position, a cache line the reader
+ * writes on another CPU (~50 ns a look): each CPU looks once every
+ * targ_query_every records. The loader sets it so that every CPU together
+ * commits at most half the band between two looks of one CPU; so once the
+ * backlog crosses the mark, some CPU looks before it passes the band. */
 static __always_inline __u64 wakeup_flags(void)
 {
-	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u32 zero = 0, *since = bpf_map_lookup_elem(&rb_since, &zero);
+	__u64 avail;
+
+	if (since && ++*since < targ_query_every)
+		return BPF_RB_NO_WAKEUP;
+	if (since)
+		*since = 0;
+	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 
 	if (avail >= targ_wakeup_bytes && avail - targ_wakeup_bytes < targ_wakeup_band)
 		return BPF_RB_FORCE_WAKEUP;

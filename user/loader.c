@@ -451,6 +451,15 @@ static int try_load_one(struct loader *l, const struct loader_opts *o, enum sys_
 	s->rodata->targ_sock_capture = sys == SYS_HOOK_SOCKET;
 	s->rodata->targ_wakeup_bytes = o->ringbuf_bytes / 4;
 	s->rodata->targ_wakeup_band = o->ringbuf_bytes / 16;
+	{
+		/* Every CPU together commits at most half the band between
+		 * two looks at the ring by one CPU (wakeup_flags). */
+		int ncpu = libbpf_num_possible_cpus();
+		uint64_t rec = 8 + sizeof(struct kspan_data_event) + o->cap_len;
+		uint64_t every = s->rodata->targ_wakeup_band / 2 / ((ncpu > 0 ? ncpu : 1) * rec);
+
+		s->rodata->targ_query_every = every ? (uint32_t)every : 1;
+	}
 	bpf_map__set_max_entries(s->maps.events, o->ringbuf_bytes);
 	bpf_map__set_max_entries(s->maps.socks, o->max_socks);
 	/* 1.5 KiB a thread: only with injection on. */
