@@ -99,8 +99,13 @@ def test_runtime_pkgs_cover_what_kspan_loads():
     # Every library the binary names (NEEDED), found where the loader would.
     needed = re.findall(r"\(NEEDED\).*\[(.+)\]", subprocess.run(
         ["readelf", "-d", str(kspan)], check=True, capture_output=True, text=True).stdout)
-    cache = dict(re.findall(r"^\s*(\S+) \(libc6,x86-64[^)]*\) => (\S+)$", subprocess.run(
-        ["ldconfig", "-p"], check=True, capture_output=True, text=True).stdout, re.M))
+    # The loader's cache, for this machine's architecture only.
+    arch = subprocess.run(["cc", "-print-multiarch"], check=True, capture_output=True,
+                          text=True).stdout.strip()
+    cache = {name: path for name, path in re.findall(
+        r"^\s*(\S+) \(libc6[^)]*\) => (\S+)$", subprocess.run(
+            ["ldconfig", "-p"], check=True, capture_output=True, text=True).stdout, re.M)
+        if f"/{arch}/" in path}
     # And every library it dlopens by soname.
     dlopened = set(re.findall(rb"lib[a-z0-9_-]+\.so\.\d+", kspan.read_bytes())) - {
         n.encode() for n in needed}
