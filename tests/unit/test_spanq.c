@@ -51,6 +51,16 @@ static void assert_same(const struct span *want, const struct span *got)
 	assert_memory_equal(want->strbuf, got->strbuf, want->strused);
 }
 
+/* Every block goes back once the queue is emptied. */
+static void drain_and_free(struct spanq *q, struct span *in, struct span *out)
+{
+	spanq_pop(q, q->count);
+	assert_int_equal(q->blocks.used, 0);
+	spanq_free(q);
+	free(in);
+	free(out);
+}
+
 static void test_roundtrip_every_size(void **state)
 {
 	struct span *in = malloc(sizeof(*in)), *out = malloc(sizeof(*out));
@@ -83,9 +93,7 @@ static void test_roundtrip_every_size(void **state)
 	assert_memory_equal(in, out, offsetof(struct span, attrs));
 	assert_memory_equal(in->attrs, out->attrs, sizeof(in->attrs));
 	assert_memory_equal(in->strbuf, out->strbuf, sizeof(in->strbuf));
-	spanq_free(&q);
-	free(in);
-	free(out);
+	drain_and_free(&q, in, out);
 }
 
 /* Pushes and pops in uneven steps through 50 laps of the entry ring: the
@@ -121,11 +129,7 @@ static void test_fifo_laps(void **state)
 			popped++;
 		}
 	}
-	spanq_pop(&q, q.count);
-	assert_int_equal(q.blocks.used, 0);
-	spanq_free(&q);
-	free(in);
-	free(out);
+	drain_and_free(&q, in, out);
 }
 
 /* A queue full of the largest spans fits: only the count refuses. */
@@ -146,11 +150,7 @@ static void test_full_of_largest(void **state)
 		spanq_span(&q, spanq_at(&q, i), out);
 		assert_same(in, out);
 	}
-	spanq_pop(&q, 64);
-	assert_int_equal(q.blocks.used, 0);
-	spanq_free(&q);
-	free(in);
-	free(out);
+	drain_and_free(&q, in, out);
 }
 
 /* Truncation keeps the oldest and the queue goes on from there; memory
@@ -186,9 +186,7 @@ static void test_truncate_and_memory(void **state)
 	spanq_truncate(&q, 0);
 	assert_int_equal(q.blocks.used, 0);
 	assert_true(spanq_trim(&q) <= q.blocks.chunk_bytes);
-	spanq_free(&q);
-	free(in);
-	free(out);
+	drain_and_free(&q, in, out);
 }
 
 int main(void)
