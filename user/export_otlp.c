@@ -922,8 +922,9 @@ static void *otlp_thread(void *arg)
 				otlp_resource_put(spanq_at(&x->q, i)->tag);
 			spanq_pop(&x->q, n);
 			x->inflight = 0;
-			/* The blocks of a burst go back to the kernel. */
-			if (x->last_batch_ns - last_trim >= OTLP_TRIM_GAP_NS) {
+			/* The blocks of a burst go back to the kernel: when
+			 * the queue is empty, and at least once a second. */
+			if (!x->q.count || x->last_batch_ns - last_trim >= OTLP_TRIM_GAP_NS) {
 				spanq_trim(&x->q);
 				last_trim = x->last_batch_ns;
 			}
