@@ -39,6 +39,7 @@ struct trace_buf {
 	struct span *spans;
 	struct slot *slots;
 	int32_t *buckets[IDX_MAX];
+	uint32_t icount[IDX_MAX];	/* slots chained in each index */
 	/* Per index and slot: the next slot in its chain (inext[0] is also the
 	 * free list) and the hash it is chained under. Kept apart from the
 	 * slots, 4 and 8 bytes a slot, so that walking a chain reads a small
@@ -190,6 +191,7 @@ static void idx_add(struct trace_buf *t, int idx, int32_t i, uint64_t key)
 	t->ikey[idx][i] = key;
 	t->inext[idx][i] = *b;
 	t->slots[i].in_idx |= 1 << idx;
+	t->icount[idx]++;
 	*b = i;
 }
 
@@ -205,6 +207,15 @@ static void idx_del(struct trace_buf *t, int idx, int32_t i)
 	if (*pp == i)
 		*pp = t->inext[idx][i];
 	t->slots[i].in_idx &= ~(1 << idx);
+	t->icount[idx]--;
+}
+
+/* The first slot chained under key, or -1. An empty index is not read:
+ * its buckets are cold (a cache miss each), and most runs leave some
+ * indexes empty (no client spans, no parents named by id). */
+static int32_t idx_first(const struct trace_buf *t, int idx, uint64_t key)
+{
+	return t->icount[idx] ? t->buckets[idx][key & t->mask] : -1;
 }
 
 static int32_t find(struct trace_buf *t, int32_t i)
@@ -272,7 +283,7 @@ static void link_by_id(struct trace_buf *t, int32_t i)
 
 	if (s->parent_by_id) {
 		k = id_key(s->parent_span_id);
-		for (j = t->buckets[IDX_SPAN_ID][k & t->mask]; j >= 0;
+		for (j = idx_first(t, IDX_SPAN_ID, k); j >= 0;
 		     j = t->inext[IDX_SPAN_ID][j])
 			if (memcmp(t->spans[j].span_id, s->parent_span_id, 8) == 0)
 				break;
@@ -282,7 +293,7 @@ static void link_by_id(struct trace_buf *t, int32_t i)
 			idx_add(t, IDX_ID_WAIT, i, k);
 	}
 	k = id_key(s->span_id);
-	for (j = t->buckets[IDX_ID_WAIT][k & t->mask]; j >= 0; j = next) {
+	for (j = idx_first(t, IDX_ID_WAIT, k); j >= 0; j = next) {
 		next = t->inext[IDX_ID_WAIT][j];
 		if (memcmp(t->spans[j].parent_span_id, s->span_id, 8))
 			continue;
@@ -304,7 +315,7 @@ static void link_new(struct trace_buf *t, int32_t i)
 		/* A propagated parent is the caller's own word: keep it. */
 		if (t->pairing && s->seq && !s->remote_parent) {
 			k = pair_key(s->peer_addr, s->peer_port, s->local_addr, s->local_port, s->seq);
-			for (j = t->buckets[IDX_PAIR_CLIENT][k & t->mask]; j >= 0;
+			for (j = idx_first(t, IDX_PAIR_CLIENT, k); j >= 0;
 			     j = t->inext[IDX_PAIR_CLIENT][j])
 				if (t->ikey[IDX_PAIR_CLIENT][j] == k && same_pair(s, &t->spans[j]))
 					break;
@@ -318,7 +329,7 @@ static void link_new(struct trace_buf *t, int32_t i)
 		}
 		/* Client calls this request's thread made while serving it. */
 		k = self_key(s->pid, s->conn_id, s->req_no);
-		for (j = t->buckets[IDX_NEST_WAIT][k & t->mask]; j >= 0; j = next) {
+		for (j = idx_first(t, IDX_NEST_WAIT, k); j >= 0; j = next) {
 			struct span *c = &t->spans[j];
 
 			next = t->inext[IDX_NEST_WAIT][j];
@@ -336,7 +347,7 @@ static void link_new(struct trace_buf *t, int32_t i)
 		return;
 	if (t->pairing && s->seq) {
 		k = pair_key(s->local_addr, s->local_port, s->peer_addr, s->peer_port, s->seq);
-		for (j = t->buckets[IDX_PAIR_SERVER][k & t->mask]; j >= 0;
+		for (j = idx_first(t, IDX_PAIR_SERVER, k); j >= 0;
 		     j = t->inext[IDX_PAIR_SERVER][j])
 			if (t->ikey[IDX_PAIR_SERVER][j] == k && same_pair(&t->spans[j], s))
 				break;
@@ -350,7 +361,7 @@ static void link_new(struct trace_buf *t, int32_t i)
 	}
 	if (s->nest_conn) {
 		k = self_key(s->pid, s->nest_conn, s->nest_seq);
-		for (j = t->buckets[IDX_SELF][k & t->mask]; j >= 0; j = t->inext[IDX_SELF][j]) {
+		for (j = idx_first(t, IDX_SELF, k); j >= 0; j = t->inext[IDX_SELF][j]) {
 			struct span *p = &t->spans[j];
 
 			if (t->ikey[IDX_SELF][j] == k && p->pid == s->pid &&
