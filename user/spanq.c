@@ -106,7 +106,6 @@ bool spanq_push(struct spanq *q, const struct span *s, void *tag)
 	e = spanq_at(q, q->count);
 	e->tag = tag;
 	e->first = w.first;
-	e->len = SPANQ_HDR + nattrs * sizeof(s->attrs[0]) + used;
 	q->count++;
 	return true;
 }

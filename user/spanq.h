@@ -21,7 +21,6 @@
 struct spanq_ent {
 	void *tag;		/* the caller's */
 	int32_t first;		/* the first block */
-	uint32_t len;		/* packed bytes */
 };
 
 struct spanq {
