@@ -308,21 +308,6 @@ OtlpTraceReq *otlp_group_traces(struct otlp_arena *a, struct otlp_built *b, size
 	return req;
 }
 
-OtlpTraceReq *otlp_build_traces(struct otlp_arena *a, struct otlp_item *const *items, size_t n)
-{
-	struct otlp_built *b = n ? otlp_arena_alloc(a, n * sizeof(*b)) : NULL;
-
-	if (n && !b)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		b[i] = (struct otlp_built){ .res = items[i]->res, .seq = i,
-					    .span = otlp_build_span(a, &items[i]->span) };
-		if (!b[i].span)
-			return NULL;
-	}
-	return otlp_group_traces(a, b, n);
-}
-
 uint8_t *otlp_gzip(const uint8_t *buf, size_t len, size_t *outlen)
 {
 	z_stream z = {};

@@ -87,12 +87,6 @@ bool otlp_cgroup_container_id(const char *buf, size_t len, char out[65]);
 /* Kubernetes pod uid from the same text (kubepods...pod<uid>). */
 bool otlp_cgroup_pod_uid(const char *buf, size_t len, char out[37]);
 
-/* One span of a batch with the resource of its process. */
-struct otlp_item {
-	struct span span;
-	struct otlp_resource *res;
-};
-
 /* A span built for a request: its resource, its place in the batch. */
 struct otlp_built {
 	struct otlp_resource *res;
@@ -106,9 +100,6 @@ OtlpSpan *otlp_build_span(struct otlp_arena *a, const struct span *s);
 /* The request for b[0..n), grouped by resource in batch order (b is
  * sorted); NULL when out of memory. */
 OtlpTraceReq *otlp_group_traces(struct otlp_arena *a, struct otlp_built *b, size_t n);
-/* Both, for items[0..n). */
-OtlpTraceReq *otlp_build_traces(struct otlp_arena *a, struct otlp_item *const *items,
-				size_t n);
 const OtlpScope *otlp_scope(void);
 
 /* OTLP/JSON of a message (protobuf JSON mapping with OTLP's exceptions: ids
