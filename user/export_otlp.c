@@ -96,6 +96,7 @@ struct otlp_exp {
 	CURL *curl[OTLP_SIGNALS];
 	struct otlp_metrics *metrics;
 	struct otlp_resource *self;
+	struct otlp_arena arena;	/* a trace request's, reset after each */
 	uint64_t next_metrics_ns;
 	uint64_t last_batch_ns;
 	uint64_t rng;
@@ -702,35 +703,51 @@ static enum otlp_outcome otlp_send(struct otlp_exp *x, enum otlp_signal sig,
 	}
 }
 
-/* Pack (protobuf or JSON), compress and frame a request body. */
+/* Pack (protobuf or JSON), compress and frame a request body. A protobuf
+ * body is packed in a, into bound bytes (0: measured first). *owned: the
+ * body is malloc'd (the caller frees it), not in a. */
 static uint8_t *otlp_body(const struct otlp_target *t, const ProtobufCMessage *m,
-			  size_t *len, bool *gzip)
+			  struct otlp_arena *a, size_t bound, size_t *len, bool *gzip,
+			  bool *owned)
 {
 	size_t n = 0, zn = 0;
-	uint8_t *raw, *z = NULL, *out;
+	uint8_t *raw, *z, *out;
+	bool mine = true;
 
 	*gzip = false;
+	*owned = false;
 	if (t->protocol == OTLP_PROTO_HTTP_JSON) {
 		raw = (uint8_t *)otlp_json_encode(m, &n);
 	} else {
-		n = protobuf_c_message_get_packed_size(m);
-		raw = malloc(n ? n : 1);
+		if (!bound)
+			bound = protobuf_c_message_get_packed_size(m);
+		raw = otlp_arena_take(a, bound ? bound : 1);
+		mine = false;
 		if (raw)
-			protobuf_c_message_pack(m, raw);
+			n = protobuf_c_message_pack(m, raw);
+		if (n > bound) {
+			/* Past the buffer already: memory is not to be trusted. */
+			log_error("bug: an OTLP request packed to %zu bytes, over its bound of %zu",
+				  n, bound);
+			abort();
+		}
 	}
 	if (!raw)
 		return NULL;
 	if (t->compression == OTLP_COMPRESS_GZIP) {
 		z = otlp_gzip(raw, n, &zn);
 		if (z) {
-			free(raw);
+			if (mine)
+				free(raw);
 			raw = z;
+			mine = true;
 			n = zn;
 			*gzip = true;
 		}
 	}
 	if (t->protocol != OTLP_PROTO_GRPC) {
 		*len = n;
+		*owned = mine;
 		return raw;
 	}
 	out = malloc(n + 5);
@@ -742,8 +759,10 @@ static uint8_t *otlp_body(const struct otlp_target *t, const ProtobufCMessage *m
 		out[4] = n;
 		memcpy(out + 5, raw, n);
 		*len = n + 5;
+		*owned = true;
 	}
-	free(raw);
+	if (mine)
+		free(raw);
 	return out;
 }
 
@@ -754,13 +773,13 @@ static bool otlp_send_traces(struct otlp_exp *x, uint32_t n, struct span *sp,
 			     struct otlp_built *built)
 {
 	const struct otlp_target *t = &x->tgt[OTLP_TRACES];
-	struct otlp_arena a = {};
+	struct otlp_arena *a = &x->arena;
 	enum otlp_outcome o = OTLP_FAIL;
 	int64_t rejected = 0;
 	OtlpTraceReq *req = NULL;
 	uint8_t *body = NULL;
-	bool gzip, dirty = false;
-	size_t len = 0;
+	bool gzip, owned = false, dirty = false;
+	size_t len = 0, bound = 0;
 	uint32_t i;
 
 	for (i = 0; i < n; i++) {
@@ -769,22 +788,23 @@ static bool otlp_send_traces(struct otlp_exp *x, uint32_t n, struct span *sp,
 		spanq_span(&x->q, e, sp);
 		if (x->metrics)
 			dirty |= otlp_metrics_record(x->metrics, sp, e->tag);
-		built[i] = (struct otlp_built){ .res = e->tag, .seq = i,
-						.span = otlp_build_span(&a, sp) };
+		built[i] = (struct otlp_built){ .res = e->tag, .seq = i };
+		built[i].span = otlp_build_span(a, sp, &built[i].bound);
 		if (!built[i].span)
 			break;
 	}
 	if (i == n)
-		req = otlp_group_traces(&a, built, n);
+		req = otlp_group_traces(a, built, n, &bound);
 	if (req)
-		body = otlp_body(t, &req->base, &len, &gzip);
+		body = otlp_body(t, &req->base, a, bound, &len, &gzip, &owned);
 	if (body)
 		o = otlp_send(x, OTLP_TRACES, body, len, gzip, n, x->cfg.retry_max_elapsed_ms,
 			      &rejected);
 	else
 		otlp_log(x, "failed to encode %u spans: out of memory", n);
-	free(body);
-	otlp_arena_free(&a);
+	if (owned)
+		free(body);
+	otlp_arena_reset(a);
 
 	pthread_mutex_lock(&x->mu);
 	if (o == OTLP_OK) {
@@ -817,7 +837,7 @@ static void otlp_send_metrics(struct otlp_exp *x)
 	int64_t rejected = 0;
 	struct kspan_self_stats app;
 	uint32_t budget;
-	bool gzip;
+	bool gzip, owned = false;
 
 	pthread_mutex_lock(&x->mu);
 	self.sent = x->st.sent;
@@ -849,12 +869,13 @@ static void otlp_send_metrics(struct otlp_exp *x)
 	req = otlp_metrics_build(x->metrics, &a, otlp_real_ns(), &self, x->tcp_cur,
 				 x->ntcp_cur, &points);
 	if (req && req->n_resource_metrics)
-		body = otlp_body(t, &req->base, &len, &gzip);
+		body = otlp_body(t, &req->base, &a, 0, &len, &gzip, &owned);
 	budget = x->cfg.metric_timeout_ms < x->cfg.retry_max_elapsed_ms ?
 		 x->cfg.metric_timeout_ms : x->cfg.retry_max_elapsed_ms;
 	if (body)
 		o = otlp_send(x, OTLP_METRICS, body, len, gzip, points, budget, &rejected);
-	free(body);
+	if (owned)
+		free(body);
 	otlp_arena_free(&a);
 	pthread_mutex_lock(&x->mu);
 	if (o == OTLP_OK)
@@ -922,10 +943,12 @@ static void *otlp_thread(void *arg)
 				otlp_resource_put(spanq_at(&x->q, i)->tag);
 			spanq_pop(&x->q, n);
 			x->inflight = 0;
-			/* The blocks of a burst go back to the kernel: when
-			 * the queue is empty, and at least once a second. */
+			/* The blocks of a burst, and the chunks its requests
+			 * were built in, go back: when the queue is empty, and
+			 * at least once a second. */
 			if (!x->q.count || x->last_batch_ns - last_trim >= OTLP_TRIM_GAP_NS) {
 				spanq_trim(&x->q);
+				otlp_arena_free(&x->arena);
 				last_trim = x->last_batch_ns;
 			}
 			pthread_cond_broadcast(&x->room);
@@ -956,6 +979,7 @@ static void *otlp_thread(void *arg)
 		pthread_cond_timedwait(&x->wake, &x->mu, &ts);
 	}
 	pthread_mutex_unlock(&x->mu);
+	otlp_arena_free(&x->arena);
 	free(batch);
 	free(sp);
 	return NULL;

@@ -39,18 +39,27 @@ typedef Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRespon
 #define OTLP_FLAG_HAS_IS_REMOTE	0x100
 #define OTLP_FLAG_IS_REMOTE	0x200
 
-/* Bump allocator for the messages of one request; freed whole. */
+/* Bump allocator for the messages of one request; freed whole, or reset
+ * for the next request, which then reuses the chunks (no page faults per
+ * request in the export thread). */
 struct otlp_arena {
-	struct otlp_chunk *head;
+	struct otlp_chunk *head;	/* in use, newest first */
+	struct otlp_chunk *spare;	/* the previous request's, to reuse */
 	size_t used;		/* bytes in the head chunk */
 	size_t cap;		/* bytes of the head chunk */
 	bool failed;		/* an allocation failed */
 };
 
+/* size bytes, aligned, not cleared. */
+void *otlp_arena_take(struct otlp_arena *a, size_t size);
 void *otlp_arena_alloc(struct otlp_arena *a, size_t size);
 char *otlp_arena_strdup(struct otlp_arena *a, const char *s, size_t len);
-/* Copy s[0..len) as valid UTF-8 (each bad byte becomes U+FFFD), NUL ended. */
-char *otlp_arena_utf8(struct otlp_arena *a, const char *s, size_t len);
+/* Copy s[0..len) as valid UTF-8 (each bad byte becomes U+FFFD), NUL ended;
+ * its length in *outlen unless NULL. */
+char *otlp_arena_utf8(struct otlp_arena *a, const char *s, size_t len, size_t *outlen);
+/* Everything taken is given back; the chunks this request used are kept
+ * for the next, any older ones freed. */
+void otlp_arena_reset(struct otlp_arena *a);
 void otlp_arena_free(struct otlp_arena *a);
 
 /* Valid UTF-8 of s[0..len) into dst (at most dstsz - 1 bytes, never a cut
@@ -87,19 +96,24 @@ bool otlp_cgroup_container_id(const char *buf, size_t len, char out[65]);
 /* Kubernetes pod uid from the same text (kubepods...pod<uid>). */
 bool otlp_cgroup_pod_uid(const char *buf, size_t len, char out[37]);
 
-/* A span built for a request: its resource, its place in the batch. */
+/* A span built for a request: its resource, its place in the batch, and
+ * at most how many bytes it packs to inside its ScopeSpans. */
 struct otlp_built {
 	struct otlp_resource *res;
 	OtlpSpan *span;
 	size_t seq;
+	size_t bound;
 };
 
 /* The Span message of s in the arena, holding nothing of s (which may be
- * reused at once); NULL when out of memory. */
-OtlpSpan *otlp_build_span(struct otlp_arena *a, const struct span *s);
+ * reused at once); NULL when out of memory. *bound: at most how many bytes
+ * it packs to as an element of ScopeSpans.spans. */
+OtlpSpan *otlp_build_span(struct otlp_arena *a, const struct span *s, size_t *bound);
 /* The request for b[0..n), grouped by resource in batch order (b is
- * sorted); NULL when out of memory. */
-OtlpTraceReq *otlp_group_traces(struct otlp_arena *a, struct otlp_built *b, size_t n);
+ * sorted); NULL when out of memory. *bound (unless NULL): at most how many
+ * bytes protobuf_c_message_pack() writes for it, from the spans' bounds. */
+OtlpTraceReq *otlp_group_traces(struct otlp_arena *a, struct otlp_built *b, size_t n,
+				size_t *bound);
 const OtlpScope *otlp_scope(void);
 
 /* OTLP/JSON of a message (protobuf JSON mapping with OTLP's exceptions: ids

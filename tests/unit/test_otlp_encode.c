@@ -80,17 +80,23 @@ struct otlp_item {
 	struct otlp_resource *res;
 };
 
-static OtlpTraceReq *build_traces(struct otlp_arena *a, struct otlp_item *const *items, size_t n)
+static OtlpTraceReq *build_traces_bound(struct otlp_arena *a, struct otlp_item *const *items,
+				       size_t n, size_t *bound)
 {
 	struct otlp_built *b = otlp_arena_alloc(a, n * sizeof(*b));
 
 	assert_non_null(b);
 	for (size_t i = 0; i < n; i++) {
-		b[i] = (struct otlp_built){ .res = items[i]->res, .seq = i,
-					    .span = otlp_build_span(a, &items[i]->span) };
+		b[i] = (struct otlp_built){ .res = items[i]->res, .seq = i };
+		b[i].span = otlp_build_span(a, &items[i]->span, &b[i].bound);
 		assert_non_null(b[i].span);
 	}
-	return otlp_group_traces(a, b, n);
+	return otlp_group_traces(a, b, n, bound);
+}
+
+static OtlpTraceReq *build_traces(struct otlp_arena *a, struct otlp_item *const *items, size_t n)
+{
+	return build_traces_bound(a, items, n, NULL);
 }
 
 static void test_trace_roundtrip(void **state)
@@ -509,16 +515,18 @@ static void test_arena_utf8(void **state)
 				void *map;
 				size_t maplen;
 				const char *g;
+				size_t glen;
 
 				for (size_t i = 0; i < len; i++)
 					in[i] = 'a' + i % 26;
 				if (at < len)
 					in[at] = (char)odd[k];
 				g = (const char *)guarded(in, len, &map, &maplen);
-				got = otlp_arena_utf8(&a, g, len);
+				got = otlp_arena_utf8(&a, g, len, &glen);
 				otlp_utf8_copy(want, sizeof(want), in, len);
 				assert_non_null(got);
 				assert_string_equal(got, want);
+				assert_int_equal(glen, strlen(want));
 				munmap(map, maplen);
 			}
 	otlp_arena_free(&a);
@@ -546,11 +554,11 @@ static void test_queued_span(void **state)
 	assert_true(spanq_push(&q, &item->span, r));
 	memset(scratch, 0xa5, sizeof(*scratch));
 	spanq_span(&q, spanq_at(&q, 0), scratch);
-	built[0] = (struct otlp_built){ .res = spanq_at(&q, 0)->tag,
-					.span = otlp_build_span(&a, scratch) };
+	built[0] = (struct otlp_built){ .res = spanq_at(&q, 0)->tag };
+	built[0].span = otlp_build_span(&a, scratch, &built[0].bound);
 	assert_non_null(built[0].span);
 	memset(scratch, 0x5a, sizeof(*scratch));
-	q1 = otlp_group_traces(&a, built, 1);
+	q1 = otlp_group_traces(&a, built, 1, NULL);
 	q0 = build_traces(&a, p0, 1);
 	assert_non_null(q0);
 	assert_non_null(q1);
@@ -569,6 +577,158 @@ static void test_queued_span(void **state)
 	otlp_resource_put(r);
 	free(scratch);
 	free(item);
+}
+
+/* Packs m into a buffer of exactly bound bytes placed against a guard page
+ * (writing past it faults) and checks the bytes against protobuf-c's own
+ * size pass and pack. Returns the packed size. */
+static size_t pack_within(const ProtobufCMessage *m, size_t bound)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), want = protobuf_c_message_get_packed_size(m);
+	size_t maplen = (bound + pg - 1) / pg * pg + pg;
+	uint8_t *map, *buf, *ref = malloc(want ? want : 1);
+
+	assert_true(want <= bound);
+	map = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mprotect(map + maplen - pg, pg, PROT_NONE), 0);
+	buf = map + maplen - pg - bound;
+	assert_int_equal(protobuf_c_message_pack(m, buf), want);
+	assert_int_equal(protobuf_c_message_pack(m, ref), want);
+	assert_memory_equal(buf, ref, want);
+	munmap(map, maplen);
+	free(ref);
+	return want;
+}
+
+/* The largest span kspan can make: a name and string values that are all
+ * bytes each becoming a 3-byte U+FFFD, every attribute slot used, the
+ * longest varints (negative ints, the top of uint64), every id and the
+ * status set. nattrs attributes, string values of vlen bytes. */
+static void make_worst_span(struct span *s, size_t nattrs, size_t vlen)
+{
+	static const char *const keys[] = {
+		"a", "http.request.method", "url.path", "server.address",
+		"kspan.a.rather.long.attribute.key.to.take.more.than.one.length.byte.x",
+	};
+	char v[SPAN_STRBUF];
+
+	span_init(s);
+	memset(s->trace_id, 0xff, sizeof(s->trace_id));
+	memset(s->span_id, 0xff, sizeof(s->span_id));
+	memset(s->parent_span_id, 0xff, sizeof(s->parent_span_id));
+	s->trace_flags = 0xff;
+	s->remote_parent = true;
+	s->kind = SPAN_KIND_CLIENT;
+	s->status = SPAN_STATUS_ERROR;
+	s->start_ns = s->end_ns = UINT64_MAX;
+	s->attrs_dropped = UINT32_MAX;
+	memset(s->name, 0xff, sizeof(s->name) - 1);
+	s->name[sizeof(s->name) - 1] = 0;
+	memset(v, 0xc3, sizeof(v));
+	for (size_t i = 0; i < nattrs; i++) {
+		const char *k = keys[i % 5];
+
+		switch (i % 4) {
+		case 0:
+		case 1:
+			span_attr_str(s, k, v, vlen);
+			break;
+		case 2:
+			span_attr_int(s, k, INT64_MIN + (int64_t)i);
+			break;
+		default:
+			if (i & 4) {
+				span_attr_bool(s, k, true);
+			} else {
+				/* No setter for doubles: the slot by hand. */
+				s->attrs[s->nattrs].key = k;
+				s->attrs[s->nattrs].type = SPAN_ATTR_DOUBLE;
+				s->attrs[s->nattrs].v.d = -1e300;
+				s->nattrs++;
+			}
+		}
+	}
+}
+
+/* Trace requests are packed into a buffer sized by the bounds the build
+ * adds up, not by a size pass: for spans of every attribute count, string
+ * values of every size class up to a full string buffer, several resources
+ * (and none), the bound is never below the packed size, and packing into
+ * exactly that many bytes writes nothing past them. An ordinary request's
+ * bound stays within three times its size (the buffer is malloc'd). */
+static void test_pack_bound(void **state)
+{
+	static const size_t vlens[] = { 0, 1, 100, 127, 128, 700, SPAN_STRBUF / 2 };
+	struct otlp_item *items = calloc(8, sizeof(*items));
+	struct otlp_resource *r1 = test_resource(10), *r2 = test_resource(20);
+	struct otlp_item *ptrs[8];
+	struct otlp_arena a = {};
+	OtlpTraceReq *req;
+	size_t bound, packed;
+
+	(void)state;
+	for (size_t i = 0; i < 8; i++)
+		ptrs[i] = &items[i];
+	/* An empty request: no bytes. */
+	req = build_traces_bound(&a, ptrs, 0, &bound);
+	assert_non_null(req);
+	assert_int_equal(pack_within(&req->base, bound), 0);
+	for (size_t na = 0; na <= SPAN_MAX_ATTRS; na++)
+		for (size_t v = 0; v < sizeof(vlens) / sizeof(vlens[0]); v++) {
+			for (size_t i = 0; i < 8; i++) {
+				make_worst_span(&items[i].span, na, vlens[v]);
+				items[i].res = i % 3 == 0 ? r1 : i % 3 == 1 ? r2 : NULL;
+			}
+			for (size_t n = 1; n <= 8; n += 7) {
+				req = build_traces_bound(&a, ptrs, n, &bound);
+				assert_non_null(req);
+				pack_within(&req->base, bound);
+			}
+			otlp_arena_free(&a);
+		}
+	/* The kind of span kspan exports most. */
+	for (size_t i = 0; i < 8; i++) {
+		make_span(&items[i].span, 10);
+		items[i].res = r1;
+	}
+	req = build_traces_bound(&a, ptrs, 8, &bound);
+	assert_non_null(req);
+	packed = pack_within(&req->base, bound);
+	assert_true(bound <= 3 * packed);
+	otlp_arena_free(&a);
+	otlp_resource_put(r1);
+	otlp_resource_put(r2);
+	free(items);
+}
+
+/* A reset arena hands the chunks of the request before out again, each
+ * need from the smallest that holds it (a large packing buffer is not cut
+ * up for small messages), and frees what a request left unused. */
+static void test_arena_reuse(void **state)
+{
+	struct otlp_arena a = {};
+	uint8_t *small, *big;
+
+	(void)state;
+	small = otlp_arena_take(&a, 1000);
+	big = otlp_arena_take(&a, 200 * 1024);
+	assert_non_null(small);
+	assert_non_null(big);
+	memset(big, 1, 200 * 1024);
+	otlp_arena_reset(&a);
+	assert_ptr_equal(otlp_arena_take(&a, 1000), small);
+	assert_ptr_equal(otlp_arena_take(&a, 150 * 1024), big);
+	otlp_arena_reset(&a);
+	/* Only the small chunk used: the big one is freed at the next reset
+	 * (the sanitizer checks that every chunk is freed, and once). */
+	assert_ptr_equal(otlp_arena_take(&a, 10), small);
+	otlp_arena_reset(&a);
+	assert_ptr_equal(otlp_arena_alloc(&a, 64), small);
+	assert_false(a.failed);
+	otlp_arena_free(&a);
+	assert_null(a.head);
+	assert_null(a.spare);
 }
 
 static void test_utf8_copy(void **state)
@@ -615,6 +775,8 @@ int main(void)
 		cmocka_unit_test(test_utf8_copy),
 		cmocka_unit_test(test_arena_utf8),
 		cmocka_unit_test(test_queued_span),
+		cmocka_unit_test(test_pack_bound),
+		cmocka_unit_test(test_arena_reuse),
 		cmocka_unit_test(test_json_exact),
 		cmocka_unit_test(test_partial_success),
 		cmocka_unit_test(test_grpc_frame),
