@@ -906,6 +906,7 @@ static void *otlp_thread(void *arg)
 	uint64_t interval = (uint64_t)x->cfg.metric_interval_ms * 1000000ull;
 	uint64_t delay = (uint64_t)x->cfg.batch_delay_ms * 1000000ull;
 	bool metrics_dirty = false;	/* spans recorded since the last send */
+	bool trim_due = false;		/* the queue emptied since the last trim */
 	uint64_t last_trim = 0;
 
 	x->last_batch_ns = otlp_now();
@@ -944,12 +945,17 @@ static void *otlp_thread(void *arg)
 			spanq_pop(&x->q, n);
 			x->inflight = 0;
 			/* The blocks of a burst, and the chunks its requests
-			 * were built in, go back: when the queue is empty, and
-			 * at least once a second. */
-			if (!x->q.count || x->last_batch_ns - last_trim >= OTLP_TRIM_GAP_NS) {
+			 * were built in, go back, at most once a second: here,
+			 * or once the queue has emptied, when the thread next
+			 * waits (it wakes for it). Not at every batch that
+			 * empties the queue: under steady load that is most of
+			 * them, and the blocks were faulted in again at once. */
+			trim_due |= !x->q.count;
+			if (x->last_batch_ns - last_trim >= OTLP_TRIM_GAP_NS) {
 				spanq_trim(&x->q);
 				otlp_arena_free(&x->arena);
 				last_trim = x->last_batch_ns;
+				trim_due = false;
 			}
 			pthread_cond_broadcast(&x->room);
 			continue;
@@ -975,6 +981,16 @@ static void *otlp_thread(void *arg)
 		wake = x->last_batch_ns + delay;
 		if (x->metrics && x->next_metrics_ns < wake)
 			wake = x->next_metrics_ns;
+		if (trim_due && !x->q.count) {
+			if (now - last_trim >= OTLP_TRIM_GAP_NS) {
+				spanq_trim(&x->q);
+				otlp_arena_free(&x->arena);
+				last_trim = now;
+				trim_due = false;
+			} else if (last_trim + OTLP_TRIM_GAP_NS < wake) {
+				wake = last_trim + OTLP_TRIM_GAP_NS;
+			}
+		}
 		otlp_abstime(&ts, wake);
 		pthread_cond_timedwait(&x->wake, &x->mu, &ts);
 	}
