@@ -97,6 +97,8 @@ struct otlp_exp {
 	struct otlp_metrics *metrics;
 	struct otlp_resource *self;
 	struct otlp_arena arena;	/* a trace request's, reset after each */
+	uint64_t last_trim_ns;		/* memory last given back */
+	bool trim_due;			/* the queue emptied since then */
 	uint64_t next_metrics_ns;
 	uint64_t last_batch_ns;
 	uint64_t rng;
@@ -898,6 +900,16 @@ static void otlp_drop_queued(struct otlp_exp *x)
 	pthread_cond_broadcast(&x->room);
 }
 
+/* The queue's empty blocks and the request arena's chunks go back to the
+ * system (export thread, under x->mu, nothing in flight). */
+static void otlp_trim(struct otlp_exp *x, uint64_t now)
+{
+	spanq_trim(&x->q);
+	otlp_arena_free(&x->arena);
+	x->last_trim_ns = now;
+	x->trim_due = false;
+}
+
 static void *otlp_thread(void *arg)
 {
 	struct otlp_exp *x = arg;
@@ -906,8 +918,6 @@ static void *otlp_thread(void *arg)
 	uint64_t interval = (uint64_t)x->cfg.metric_interval_ms * 1000000ull;
 	uint64_t delay = (uint64_t)x->cfg.batch_delay_ms * 1000000ull;
 	bool metrics_dirty = false;	/* spans recorded since the last send */
-	bool trim_due = false;		/* the queue emptied since the last trim */
-	uint64_t last_trim = 0;
 
 	x->last_batch_ns = otlp_now();
 	x->next_metrics_ns = x->last_batch_ns + interval;
@@ -950,13 +960,9 @@ static void *otlp_thread(void *arg)
 			 * waits (it wakes for it). Not at every batch that
 			 * empties the queue: under steady load that is most of
 			 * them, and the blocks were faulted in again at once. */
-			trim_due |= !x->q.count;
-			if (x->last_batch_ns - last_trim >= OTLP_TRIM_GAP_NS) {
-				spanq_trim(&x->q);
-				otlp_arena_free(&x->arena);
-				last_trim = x->last_batch_ns;
-				trim_due = false;
-			}
+			x->trim_due |= !x->q.count;
+			if (x->last_batch_ns - x->last_trim_ns >= OTLP_TRIM_GAP_NS)
+				otlp_trim(x, x->last_batch_ns);
 			pthread_cond_broadcast(&x->room);
 			continue;
 		}
@@ -981,15 +987,11 @@ static void *otlp_thread(void *arg)
 		wake = x->last_batch_ns + delay;
 		if (x->metrics && x->next_metrics_ns < wake)
 			wake = x->next_metrics_ns;
-		if (trim_due && !x->q.count) {
-			if (now - last_trim >= OTLP_TRIM_GAP_NS) {
-				spanq_trim(&x->q);
-				otlp_arena_free(&x->arena);
-				last_trim = now;
-				trim_due = false;
-			} else if (last_trim + OTLP_TRIM_GAP_NS < wake) {
-				wake = last_trim + OTLP_TRIM_GAP_NS;
-			}
+		if (x->trim_due && !x->q.count) {
+			if (now - x->last_trim_ns >= OTLP_TRIM_GAP_NS)
+				otlp_trim(x, now);
+			else if (x->last_trim_ns + OTLP_TRIM_GAP_NS < wake)
+				wake = x->last_trim_ns + OTLP_TRIM_GAP_NS;
 		}
 		otlp_abstime(&ts, wake);
 		pthread_cond_timedwait(&x->wake, &x->mu, &ts);
