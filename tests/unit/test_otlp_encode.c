@@ -18,8 +18,9 @@
 #include "spanq.h"
 #include "proc.h"
 
-/* Input placed against a guard page: reading past len faults. */
-static uint8_t *guarded(const void *src, size_t len, void **map, size_t *maplen)
+/* len bytes that end against a guard page: reading or writing past them
+ * faults. */
+static uint8_t *guard_end(size_t len, void **map, size_t *maplen)
 {
 	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
 	size_t n = (len + pg - 1) / pg * pg + pg;
@@ -29,8 +30,16 @@ static uint8_t *guarded(const void *src, size_t len, void **map, size_t *maplen)
 	assert_int_equal(mprotect(m + n - pg, pg, PROT_NONE), 0);
 	*map = m;
 	*maplen = n;
-	memcpy(m + n - pg - len, src, len);
 	return m + n - pg - len;
+}
+
+/* Input placed against a guard page: reading past len faults. */
+static uint8_t *guarded(const void *src, size_t len, void **map, size_t *maplen)
+{
+	uint8_t *p = guard_end(len, map, maplen);
+
+	memcpy(p, src, len);
+	return p;
 }
 
 static void make_span(struct span *s, uint32_t pid)
@@ -584,15 +593,12 @@ static void test_queued_span(void **state)
  * size pass and pack. Returns the packed size. */
 static size_t pack_within(const ProtobufCMessage *m, size_t bound)
 {
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE), want = protobuf_c_message_get_packed_size(m);
-	size_t maplen = (bound + pg - 1) / pg * pg + pg;
-	uint8_t *map, *buf, *ref = malloc(want ? want : 1);
+	size_t want = protobuf_c_message_get_packed_size(m), maplen;
+	uint8_t *buf, *ref = malloc(want ? want : 1);
+	void *map;
 
 	assert_true(want <= bound);
-	map = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(map != MAP_FAILED);
-	assert_int_equal(mprotect(map + maplen - pg, pg, PROT_NONE), 0);
-	buf = map + maplen - pg - bound;
+	buf = guard_end(bound, &map, &maplen);
 	assert_int_equal(protobuf_c_message_pack(m, buf), want);
 	assert_int_equal(protobuf_c_message_pack(m, ref), want);
 	assert_memory_equal(buf, ref, want);
@@ -609,7 +615,9 @@ static void make_worst_span(struct span *s, size_t nattrs, size_t vlen)
 {
 	static const char *const keys[] = {
 		"a", "http.request.method", "url.path", "server.address",
-		"kspan.a.rather.long.attribute.key.to.take.more.than.one.length.byte.x",
+		/* 131 bytes: a length prefix of two bytes. */
+		"kspan.a.rather.long.attribute.key.whose.length.needs.two.bytes.of.varint."
+		"0123456789012345678901234567890123456789012345678901234567",
 	};
 	char v[SPAN_STRBUF];
 
