@@ -68,7 +68,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
 
 .DELETE_ON_ERROR:
 .PHONY: all deps deps-sdkclient build-deps runtime-pkgs test unit e2e fuzz fuzz-smoke demo run \
-	clean bench
+	clean bench bench-rss
 
 all: $(OUTPUT)/kspan
 
@@ -167,6 +167,11 @@ run: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(PYTHON) tests/bench/bench.py $(BENCH_ARGS)
+
+# kspan's peak RSS under the bench's load, and what it is made of.
+bench-rss: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(PYTHON) tests/bench/rss.py $(BENCH_ARGS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
