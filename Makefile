@@ -68,7 +68,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
 
 .DELETE_ON_ERROR:
 .PHONY: all deps deps-sdkclient build-deps runtime-pkgs test unit e2e fuzz fuzz-smoke demo run \
-	clean bench bench-rss
+	clean bench bench-rss bench-floor
 
 all: $(OUTPUT)/kspan
 
@@ -172,6 +172,11 @@ bench: deps
 bench-rss: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(PYTHON) tests/bench/rss.py $(BENCH_ARGS)
+
+# kspan against the least a capture at the same hooks costs (docs/bench.md).
+bench-floor: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(PYTHON) tests/bench/floor.py $(BENCH_ARGS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -148,7 +148,7 @@ class Sink:
 
 
 class Kspan:
-    def __init__(self, pid, work, sink=None):
+    def __init__(self, pid, work, sink=None, binary=None):
         self.err = open(work / "kspan.err", "w+")
         if sink:
             out = ["--exporter", "otlp", "--otlp-endpoint", sink.url, "--no-metrics"]
@@ -156,7 +156,7 @@ class Kspan:
             out = ["--exporter", "otlp-json", "--output", "/dev/null"]
         # Per-process TLS probes: wrk, on this host only for the bench,
         # maps the same libssl and would otherwise take every probe too.
-        self.p = subprocess.Popen([str(KSPAN), "--pid", str(pid), "--tls-probes", "process"] + out,
+        self.p = subprocess.Popen([str(binary or KSPAN), "--pid", str(pid), "--tls-probes", "process"] + out,
                                   stderr=self.err)
         for _ in range(200):
             self.err.seek(0)
