@@ -13,3 +13,12 @@ def test_bench_smoke_counts_match():
     print(r.stdout, r.stderr)
     assert r.returncode == 0
     assert "as many spans exported, 0 drops" in r.stdout
+
+
+def test_bench_floor_patch_applies():
+    """make bench-floor builds this tree with floor.patch: a change to the
+    capture path that the patch no longer fits fails here, not in a bench
+    run."""
+    r = subprocess.run(["git", "apply", "--check", str(ROOT / "tests" / "bench" / "floor.patch")],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
