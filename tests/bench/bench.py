@@ -238,6 +238,24 @@ def paced_conns(url, rate, work):
     return max(1, round(conns * rate / max(got, 1)))
 
 
+def fixed_rate(url, work):
+    """The fixed-rate phase's rate, half of A's saturated throughput (the
+    median of three 2 s runs: one run alone was off by a quarter), and the
+    paced connections that make it."""
+    rate = statistics.median(wrk(url, 2, 32)["rps"] for _ in range(3)) / 2
+    return rate, paced_conns(url, rate, work)
+
+
+def fixed_phase(nginx, seconds, pace, work):
+    """wrk at the fixed rate, and the server's CPU per request served (a
+    mode that falls behind the rate serves fewer requests in the same
+    time)."""
+    w = nginx.worker()
+    c0 = cpu_seconds(w)
+    r = wrk(nginx.url, seconds, pace, paced=True, work=work)
+    return r, (cpu_seconds(w) - c0) / max(r["reqs"], 1)
+
+
 def run_mode(mode, nginx, bystander, work, seconds, pace, dd_blocks, sink):
     k = None
     if mode == "B":
@@ -251,12 +269,7 @@ def run_mode(mode, nginx, bystander, work, seconds, pace, dd_blocks, sink):
     # handshake each).
     res = {"sat": sat, "tls_sat": wrk(nginx.tls_url, seconds, 32)}
     if pace:
-        w = nginx.worker()
-        c0 = cpu_seconds(w)
-        res["fixed"] = wrk(nginx.url, seconds, pace, paced=True, work=work)
-        # Per request served: a mode that falls behind the rate serves
-        # fewer requests in the same time.
-        res["server_cpu"] = (cpu_seconds(w) - c0) / max(res["fixed"]["reqs"], 1)
+        res["fixed"], res["server_cpu"] = fixed_phase(nginx, seconds, pace, work)
     if dd_blocks:
         # M5 is the cost on another process's syscalls: dd starts once
         # kspan has caught up with the load before it.
@@ -305,11 +318,8 @@ def main():
         else:
             rounds, modes, seconds = a.rounds, ["A", "B", "C"], a.seconds
             dd_blocks = 2_000_000
-            # Fixed rate: half of A's saturated throughput, measured first
-            # (the median of three: one run alone was off by a quarter).
-            rate = statistics.median(wrk(nginx.url, 2, 32)["rps"] for _ in range(3)) / 2
+            rate, pace = fixed_rate(nginx.url, work)
             print(f"bench: fixed rate {rate:.0f} req/s (half of A's maximum)", flush=True)
-            pace = paced_conns(nginx.url, rate, work)
             print(f"bench: {pace} connections, each waiting {PACE_MS} ms between requests",
                   flush=True)
         results = {m: [] for m in modes}

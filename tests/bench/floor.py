@@ -69,8 +69,7 @@ def main():
     res = {m: [] for m in modes}
     failures = []
     try:
-        rate = statistics.median(bench.wrk(nginx.url, 2, 32)["rps"] for _ in range(3)) / 2
-        pace = bench.paced_conns(nginx.url, rate, work)
+        rate, pace = bench.fixed_rate(nginx.url, work)
         print(f"bench-floor: fixed rate {rate:.0f} req/s, {pace} connections", flush=True)
         for r in range(a.rounds):
             for m in modes:
@@ -79,10 +78,7 @@ def main():
                     k = bench.Kspan(bystander.pid, work, sink)
                 elif m in ("F", "C"):
                     k = bench.Kspan(nginx.p.pid, work, sink, floor if m == "F" else None)
-                w = nginx.worker()
-                c0 = bench.cpu_seconds(w)
-                x = bench.wrk(nginx.url, a.seconds, pace, paced=True, work=work)
-                cpu = (bench.cpu_seconds(w) - c0) / max(x["reqs"], 1)
+                x, cpu = bench.fixed_phase(nginx, a.seconds, pace, work)
                 line = (f"round {r + 1} {m}: {x['rps']:.0f} req/s, server {cpu * 1e6:.2f} us "
                         f"a request, p99 {x['p99'] * 1e3:.2f} ms")
                 if m == "F":
