@@ -33,13 +33,10 @@ PATCH = Path(__file__).resolve().parent / "floor.patch"
 
 def build_floor(dest):
     """This tree's tracked files, as they are now, with the floor patch."""
-    files = subprocess.run(["git", "-C", str(bench.ROOT), "ls-files", "-z"],
-                           capture_output=True, check=True).stdout
-    subprocess.run(["tar", "--null", "-T", "-", "-cf", str(dest / "src.tar")], input=files,
-                   cwd=bench.ROOT, check=True)
     src = dest / "src"
     src.mkdir()
-    subprocess.run(["tar", "-xf", str(dest / "src.tar")], cwd=src, check=True)
+    subprocess.run(f"git ls-files -z | tar --null -T - -c | tar -x -C '{src}'", shell=True,
+                   cwd=bench.ROOT, check=True)
     r = subprocess.run(["git", "apply", str(PATCH)], cwd=src, capture_output=True, text=True)
     if r.returncode:
         sys.exit(f"bench-floor: {PATCH.name} no longer applies to this tree; update it "
